@@ -1,0 +1,152 @@
+"""Checkpoint hand-over between stages and to users: ``model.safetensors`` + ``config.json``, no pickle.
+
+A hand-over folder holds the weights and a JSON config naming the architecture, the constructor
+arguments, the stage that made it, the preprocessing (``pretrained_cfg``), label spaces and the
+checkpoint it started from. Folders are written to a temporary sibling and renamed into place, so an
+interrupted save never leaves a folder that looks complete.
+"""
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import timm
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+log = logging.getLogger(__name__)
+
+WEIGHTS_NAME = "model.safetensors"
+CONFIG_NAME = "config.json"
+FORMAT_VERSION = 1
+
+
+class CheckpointError(ValueError):
+    """A hand-over folder or state dict that cannot be loaded as asked."""
+
+
+def save_pretrained(
+    model: nn.Module,
+    folder: str | os.PathLike,
+    *,
+    model_args: dict[str, Any] | None = None,
+    stage: str | None = None,
+    label_spaces: dict[str, list[str]] | None = None,
+    parent: str | None = None,
+    extra: dict[str, Any] | None = None,
+) -> Path:
+    """Write ``model`` as a hand-over folder and return its path.
+
+    Args:
+        model: a model built by ``intern_arch.create_model`` (it carries ``pretrained_cfg``).
+        folder: destination; replaced atomically if it exists.
+        model_args: constructor arguments beyond the architecture name (``num_classes`` is always kept).
+        stage: the stage that produced the weights (``upa_g``, ``upe_c``, ...).
+        label_spaces: class names of each head, by label-space name.
+        parent: the hand-over folder these weights started from.
+        extra: any further JSON-serialisable metadata.
+    """
+    pretrained_cfg = dict(getattr(model, "pretrained_cfg", None) or {})
+    if "architecture" not in pretrained_cfg:
+        raise CheckpointError(
+            "model has no pretrained_cfg['architecture']; build it with intern_arch.create_model"
+        )
+    args = {"num_classes": getattr(model, "num_classes", 0), **(model_args or {})}
+    config = {
+        "format_version": FORMAT_VERSION,
+        "architecture": pretrained_cfg["architecture"],
+        "model_args": args,
+        "stage": stage,
+        "pretrained_cfg": _jsonable(pretrained_cfg),
+        "label_spaces": label_spaces or {},
+        "parent": parent,
+        **(extra or {}),
+    }
+    state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    folder = Path(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    try:
+        save_file(state, str(tmp / WEIGHTS_NAME), metadata={"format": "pt"})
+        (tmp / CONFIG_NAME).write_text(json.dumps(config, indent=2, sort_keys=True))
+        if folder.exists():
+            shutil.rmtree(folder)
+        tmp.rename(folder)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return folder
+
+
+def read_config(folder: str | os.PathLike) -> dict[str, Any]:
+    """The ``config.json`` of a hand-over folder, with a clear error when it is missing or foreign."""
+    path = Path(folder) / CONFIG_NAME
+    if not path.is_file():
+        raise CheckpointError(f"{folder} is not a hand-over folder: {CONFIG_NAME} is missing")
+    config = json.loads(path.read_text())
+    for key in ("architecture", "model_args"):
+        if key not in config:
+            raise CheckpointError(f"{path} has no {key!r} key")
+    return config
+
+
+def from_pretrained(folder: str | os.PathLike, strict: bool = True, **overrides: Any) -> nn.Module:
+    """Rebuild the model saved in ``folder`` and load its weights.
+
+    ``overrides`` change constructor arguments. A different ``num_classes`` gives a freshly initialised
+    classifier: the classifier's tensors are then the only ones allowed to be skipped.
+    """
+    config = read_config(folder)
+    args = {**config["model_args"], **overrides}
+    model = timm.create_model(config["architecture"], **args)
+    ignore: tuple[str, ...] = ()
+    if args.get("num_classes") != config["model_args"].get("num_classes"):
+        ignore = (model.pretrained_cfg["classifier"] + ".",)
+    load_weights(model, Path(folder) / WEIGHTS_NAME, strict=strict, ignore_prefixes=ignore)
+    return model
+
+
+def load_weights(
+    model: nn.Module,
+    path: str | os.PathLike,
+    strict: bool = True,
+    ignore_prefixes: tuple[str, ...] = (),
+) -> tuple[list[str], list[str]]:
+    """Load a safetensors file into ``model``; return the missing and unexpected keys.
+
+    Tensors whose names start with ``ignore_prefixes`` are skipped on both sides. A shape mismatch is
+    always an error naming the tensor; with ``strict``, so are missing and unexpected keys.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"weights file {path} does not exist")
+    state = {k: v for k, v in load_file(str(path)).items() if not k.startswith(ignore_prefixes)}
+    own = {k: v for k, v in model.state_dict().items() if not k.startswith(ignore_prefixes)}
+    for name, tensor in state.items():
+        if name in own and own[name].shape != tensor.shape:
+            raise CheckpointError(
+                f"{path}: tensor {name!r} has shape {tuple(tensor.shape)}, "
+                f"model expects {tuple(own[name].shape)}"
+            )
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    if strict and (missing or unexpected):
+        raise CheckpointError(f"{path}: missing keys {missing}, unexpected keys {unexpected}")
+    if missing or unexpected:
+        log.warning("%s: missing keys %s, unexpected keys %s", path, missing, unexpected)
+    with torch.no_grad():
+        model.load_state_dict(state, strict=False)
+    return missing, unexpected
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    return value

@@ -1,0 +1,28 @@
+"""`python -m intern_pretrain stage=<stage> model=<model> [overrides]`: run one upstream stage."""
+
+from omegaconf import DictConfig
+
+from intern_data.app import AppError, describe, run_app
+
+_ISSUE = {
+    "upa": "Up-A",
+    "upa_g": "Up-A",
+    "upa_l": "Up-A",
+    "upe_c": "Up-E",
+    "upe_d": "Up-E",
+    "upe_s": "Up-E",
+    "upg": "Up-G",
+}
+
+
+def main(cfg: DictConfig) -> None:
+    """Run the stage `cfg` composes."""
+    stage = cfg.stage.name
+    print(describe(cfg))
+    print(f"stage {stage} (paper {cfg.stage.paper_section}): {cfg.stage.description}")
+    issue = _ISSUE.get(stage, "its")
+    raise AppError(f"stage '{stage}' is not implemented yet; it arrives with the {issue} issue")
+
+
+if __name__ == "__main__":
+    run_app("pretrain", main, prog="intern_pretrain")

@@ -1,0 +1,46 @@
+"""Shared test set-up. Imports only pytest at load time: `nox -s arch_standalone` runs tests/arch
+with intern-arch alone installed."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Skip `gpu`-marked tests when CUDA is unavailable."""
+    gpu_items = [item for item in items if item.get_closest_marker("gpu") is not None]
+    if not gpu_items:
+        return
+    import torch
+
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs CUDA")
+    for item in gpu_items:
+        item.add_marker(skip)
+
+
+@pytest.fixture
+def compose_app(tmp_path: Path) -> Iterator[Callable[..., Any]]:
+    """Compose a primary config the way the apps see it: Hydra's runtime set, run folder in tmp_path."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.hydra_config import HydraConfig
+
+    from intern_data.app import config_dir
+
+    def _compose(config_name: str, overrides: Sequence[str] = ()) -> Any:
+        with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
+            cfg = compose(
+                config_name,
+                overrides=[*overrides, f"hydra.runtime.output_dir={tmp_path}"],
+                return_hydra_config=True,
+            )
+        HydraConfig.instance().set_config(cfg)
+        return cfg
+
+    yield _compose
+    HydraConfig.instance().cfg = None
