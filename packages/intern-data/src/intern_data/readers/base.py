@@ -1,0 +1,229 @@
+"""What every reader shares: the `Reader` base class, errors, key making and image decoding.
+
+A reader indexes its dataset when it is built (annotation files are read and checked then, so a
+missing file or a category id that is not in the categories list fails at once, naming the file),
+and decodes one sample at a time while it is iterated. Iteration order is deterministic (sorted
+paths or file order), and every ``__key__`` is ``"<split>/<path without extension>"`` with dots
+replaced by ``_``: unique within the dataset, stable between runs, and safe as a webdataset key
+(webdataset splits a member name into key and extension at the first dot).
+
+An unreadable image, label or depth file inside a dataset raises `CorruptSampleError` naming the
+file. With ``skip_corrupt=True`` the reader logs it, counts it in ``reader.skipped`` (the paths in
+``reader.skipped_files``) and goes on; ``len(reader)`` stays the number of indexed samples.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+from torch import Tensor
+from torchvision.io import ImageReadMode, decode_image, read_file
+
+from intern_data.label_space import LabelSpace
+from intern_data.schema import Sample
+
+logger = logging.getLogger(__name__)
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp")
+"""Files the folder readers take as images (case-insensitive). torchvision decodes all but ``.bmp``,
+which is read with Pillow (a dependency of torchvision)."""
+
+
+class ReaderError(ValueError):
+    """Input a reader cannot use; the message names the file and the problem."""
+
+
+class MissingDataError(ReaderError, FileNotFoundError):
+    """A file or folder the dataset needs is absent; the message says what to install or pass."""
+
+
+class MissingDependencyError(ReaderError, ImportError):
+    """A Python package the reader needs is not installed; the message names the pip command."""
+
+
+class UnknownReaderError(KeyError):
+    """`open_reader` was given a name that is not in ``READERS``; the message lists the known ones."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class CorruptSampleError(ReaderError):
+    """One sample's file cannot be read or does not match its annotation; ``path`` is that file."""
+
+    def __init__(self, path: Path | str, problem: str) -> None:
+        self.path = Path(path)
+        self.problem = problem
+        super().__init__(f"{path}: {problem}")
+
+
+def make_key(split: str, *parts: str | Path, drop_extension: bool = True) -> str:
+    """``"<split>/<parts...>"`` with no dots: the last part's extension dropped, other dots -> ``_``.
+
+    Pass ``drop_extension=False`` for ids and stems that have no extension to drop.
+    """
+    path = Path(*[str(p) for p in parts])
+    stem = path.with_suffix("").as_posix() if drop_extension and path.suffix else path.as_posix()
+    return f"{split}/{stem.lstrip('/')}".replace(".", "_")
+
+
+def check_unique_keys(keys: Sequence[str], where: Path | str) -> None:
+    """Raise `ReaderError` naming ``where`` and the first repeated keys if ``keys`` repeat."""
+    counts = Counter(keys)
+    dupes = [k for k, n in counts.items() if n > 1]
+    if dupes:
+        raise ReaderError(
+            f"{where}: {len(dupes)} sample keys repeat (e.g. {dupes[:3]}); two files map to the same "
+            "key once extensions are dropped and dots become '_': rename one of them"
+        )
+
+
+def require_file(path: Path, what: str) -> Path:
+    """Return ``path`` if it is a file; otherwise raise `MissingDataError` naming it and ``what``."""
+    if not path.is_file():
+        raise MissingDataError(f"{path}: {what} not found")
+    return path
+
+
+def require_dir(path: Path, what: str) -> Path:
+    """Return ``path`` if it is a folder; otherwise raise `MissingDataError` naming it and ``what``."""
+    if not path.is_dir():
+        raise MissingDataError(f"{path}: {what} folder not found")
+    return path
+
+
+def is_image_file(path: Path) -> bool:
+    return path.is_file() and not path.name.startswith(".") and path.suffix.lower() in IMAGE_EXTENSIONS
+
+
+def read_bytes(path: Path) -> Tensor:
+    """The file's bytes as a uint8 tensor; a missing or unreadable file is a `CorruptSampleError`."""
+    try:
+        return read_file(str(path))
+    except (RuntimeError, OSError) as err:
+        problem = "file not found" if not path.exists() else f"cannot read file ({err})"
+        raise CorruptSampleError(path, problem) from None
+
+
+def decode_rgb(path: Path) -> Tensor:
+    """Decode an image file to uint8 3 x H x W (grey and palette images are expanded to RGB).
+
+    EXIF orientation is not applied, so pixels match annotations made on the stored image, as with
+    pycocotools and torchvision's dataset classes.
+    """
+    data = read_bytes(path)
+    if path.suffix.lower() == ".bmp":
+        return _decode_with_pillow(path, "RGB").permute(2, 0, 1).contiguous()
+    try:
+        image = decode_image(data, mode=ImageReadMode.RGB)
+    except (RuntimeError, ValueError) as err:
+        raise CorruptSampleError(path, f"cannot decode image ({err})") from None
+    if image.dtype == torch.uint16:  # a 16-bit photo: keep the high byte
+        image = (image.to(torch.int32) >> 8).to(torch.uint8)
+    return image
+
+
+def decode_unchanged(path: Path) -> Tensor:
+    """Decode a single-channel label or depth PNG as stored: 1 x H x W, uint8 or uint16.
+
+    Palette PNGs (Pascal VOC's ``SegmentationClass``) are the one case torchvision cannot keep as
+    indices (it expands them to RGB), so they are read with Pillow, a dependency of torchvision.
+    """
+    data = read_bytes(path)
+    if _png_colour_type(data) == 3:
+        return _decode_with_pillow(path, None)[None]
+    try:
+        image = decode_image(data, mode=ImageReadMode.UNCHANGED)
+    except (RuntimeError, ValueError) as err:
+        raise CorruptSampleError(path, f"cannot decode image ({err})") from None
+    if image.shape[0] != 1:
+        raise CorruptSampleError(
+            path, f"must be a single-channel (grey or palette) PNG, got {image.shape[0]} channels"
+        )
+    return image
+
+
+def _png_colour_type(data: Tensor) -> int | None:
+    head = bytes(data[:26].tolist())
+    if len(head) == 26 and head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR":
+        return head[25]
+    return None
+
+
+def _decode_with_pillow(path: Path, mode: str | None) -> Tensor:
+    """The formats torchvision cannot decode as needed: BMP, and palette PNGs kept as indices."""
+    import numpy as np
+    from PIL import Image
+
+    try:
+        with Image.open(path) as img:
+            array = np.array(img.convert(mode) if mode else img, dtype=np.uint8)
+    except (OSError, ValueError) as err:
+        raise CorruptSampleError(path, f"cannot decode image ({err})") from None
+    return torch.from_numpy(array)
+
+
+class Reader:
+    """Base class: a deterministic iterable of schema-valid `Sample` dicts from one dataset split.
+
+    Subclasses set ``reader_name`` (the registry name), fill ``self._records`` in ``__init__`` and
+    implement ``_load(record) -> Sample``; ``_load`` raises `CorruptSampleError` for a sample whose
+    file cannot be used.
+
+    Args:
+        root: the dataset's folder.
+        split: the split to read (e.g. ``"train"``).
+        source: dataset name written into every sample; default is the reader's ``default_source``,
+            else the root folder's name.
+        skip_corrupt: skip (log and count) samples whose file cannot be read instead of raising.
+    """
+
+    reader_name: ClassVar[str] = ""
+    default_source: ClassVar[str | None] = None
+
+    def __init__(
+        self, root: Path | str, split: str, *, source: str | None = None, skip_corrupt: bool = False
+    ) -> None:
+        self.root = Path(root).expanduser()
+        self.split = split
+        self.source = source or self.default_source or self.root.resolve().name
+        self.skip_corrupt = skip_corrupt
+        self.skipped = 0
+        self.skipped_files: list[Path] = []
+        self.label_space: LabelSpace | None = None
+        self._records: list[Any] = []
+
+    def __len__(self) -> int:
+        return len(self._records)
+
+    def __getitem__(self, index: int) -> Sample:
+        """The sample at ``index`` in iteration order; a corrupt one raises even with skip_corrupt."""
+        return self._load(self._records[index])
+
+    def __iter__(self) -> Iterator[Sample]:
+        for record in self._records:
+            try:
+                sample = self._load(record)
+            except CorruptSampleError as err:
+                if not self.skip_corrupt:
+                    raise
+                self.skipped += 1
+                self.skipped_files.append(err.path)
+                logger.warning("%s/%s: skipping %s", self.source, self.split, err)
+                continue
+            yield sample
+
+    def __repr__(self) -> str:
+        space = f", label_space={len(self.label_space)} classes" if self.label_space else ""
+        return f"{type(self).__name__}(source={self.source!r}, split={self.split!r}, n={len(self)}{space})"
+
+    def _load(self, record: Any) -> Sample:
+        raise NotImplementedError
+
+    def _base(self, key: str, image: Tensor) -> Sample:
+        return {"__key__": key, "source": self.source, "image": image}
