@@ -1,4 +1,6 @@
-"""`python -m intern_data data=<dataset> [overrides]`: write a dataset's shards."""
+"""``python -m intern_data``: ``labels|split|shard ...`` tools, else the Hydra app ``data=<dataset>``."""
+
+import sys
 
 from omegaconf import DictConfig
 
@@ -14,4 +16,9 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    from intern_data.cli import SUBCOMMANDS
+    from intern_data.cli import main as cli_main
+
+    if len(sys.argv) > 1 and sys.argv[1] in SUBCOMMANDS:
+        sys.exit(cli_main(sys.argv[1:]))
     run_app("data", main, prog="intern_data")
