@@ -12,8 +12,12 @@ from .labels.build import build_taxonomy
 from .labels.queries import generate_queries
 from .labels.taxonomy import Taxonomy, TaxonomyError, format_concept
 from .labels.wordnet import WordNet, WordNetNotFoundError
+from .readers import READERS, ReaderError, open_reader
+from .shards import ShardWriteError, labelled_keys, load_index, write_shards
+from .splits import SplitMismatchError, load_or_make_split, manifest_path, split_statistics, statistics_table
 
-SUBCOMMANDS = ("labels",)
+SUBCOMMANDS = ("labels", "shard", "split")
+STANDARD_RULES = ("10pct", "20pct", "40pct", "80pct", "100pct", "1shot", "2shot", "4shot", "8shot")
 
 
 def _taxonomy(path: Path | None, refs: list[str]) -> tuple[Taxonomy, list[str]]:
@@ -49,6 +53,40 @@ def cmd_labels_queries(args: argparse.Namespace) -> None:
     print("\n".join(q.text for q in queries))
 
 
+def cmd_shard(args: argparse.Namespace) -> None:
+    """Convert one dataset, split by split, into webdataset shards with an index.json."""
+    for split in args.splits:
+        reader = open_reader(args.reader, args.root, split, skip_corrupt=args.skip_corrupt)
+        index = write_shards(
+            reader,
+            args.out,
+            reader.source,
+            split,
+            label_space=reader.label_space,
+            max_shard_bytes=args.max_shard_mb << 20,
+            image_format=args.image_format,
+        )
+        info = index["splits"][split]
+        skipped = f", {reader.skipped} corrupt skipped" if reader.skipped else ""
+        print(f"{reader.source}/{split}: {info['count']} samples in {len(info['shards'])} shards{skipped}")
+    print(f"-> {args.out}")
+
+
+def cmd_split(args: argparse.Namespace) -> None:
+    """Draw (or reuse) percentage-shot and N-shot manifests of a shard folder's training split."""
+    items = labelled_keys(args.shards, args.source_split)
+    dataset = load_index(args.shards)["dataset"]
+    out = args.out or Path(args.shards) / "splits"
+    test_size = sum(1 for _ in labelled_keys(args.shards, args.test_split)) if args.test_split else None
+    rows = []
+    for rule in args.rules or STANDARD_RULES:
+        path = manifest_path(out, dataset, rule, args.seed)
+        manifest = load_or_make_split(path, items, rule, seed=args.seed, dataset=dataset)
+        rows.append(split_statistics(manifest, test_size))
+        print(f"{rule}: {len(manifest.keys)} samples -> {path}")
+    print(statistics_table(rows))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m intern_data", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -74,15 +112,45 @@ def build_parser() -> argparse.ArgumentParser:
     queries.add_argument("--seed", type=int, default=0)
     queries.add_argument("--taxonomy", type=Path)
     queries.set_defaults(func=cmd_labels_queries)
+
+    shard = commands.add_parser("shard", help="convert a dataset in its native format to shards")
+    shard.add_argument("reader", choices=sorted(READERS), metavar="READER", help=", ".join(sorted(READERS)))
+    shard.add_argument("root", type=Path, nargs="?", help="dataset folder (not needed for packaged data)")
+    shard.add_argument("--out", type=Path, required=True)
+    shard.add_argument("--split", dest="splits", action="append", help="repeatable (default: train, test)")
+    shard.add_argument("--image-format", choices=("jpg", "png"), default="jpg")
+    shard.add_argument("--max-shard-mb", type=int, default=128)
+    shard.add_argument("--skip-corrupt", action="store_true", help="skip and count unreadable images")
+    shard.set_defaults(func=cmd_shard, splits=None)
+
+    split = commands.add_parser("split", help="percentage-shot / N-shot manifests of a shard folder")
+    split.add_argument("shards", type=Path, help="a folder written by `shard` or the data app")
+    split.add_argument("--rule", dest="rules", action="append", help="10pct, 4shot, ... (default: all)")
+    split.add_argument("--seed", type=int, default=0)
+    split.add_argument("--source-split", default="train")
+    split.add_argument("--test-split", default=None, help="count this split as the test set in the table")
+    split.add_argument("--out", type=Path, default=None, help="manifest folder (default: SHARDS/splits)")
+    split.set_defaults(func=cmd_split)
     return parser
 
 
 def main(argv: list[str]) -> int:
     """Run one sub-command; known input problems end with one line on stderr and exit code 2."""
     args = build_parser().parse_args(argv)
+    if args.command == "shard" and args.splits is None:
+        args.splits = ["train", "test"]
     try:
         args.func(args)
-    except (TaxonomyError, WordNetNotFoundError, KeyError, ValueError, FileNotFoundError) as err:
+    except (
+        TaxonomyError,
+        WordNetNotFoundError,
+        ReaderError,
+        ShardWriteError,
+        SplitMismatchError,
+        KeyError,
+        ValueError,
+        FileNotFoundError,
+    ) as err:
         message = err.args[0] if isinstance(err, KeyError) and err.args else err
         print(f"intern_data {args.command}: {message}", file=sys.stderr)
         return 2

@@ -33,6 +33,8 @@ from intern_data.shards.transforms import (
 )
 from intern_data.shards.writer import ShardWriteError, shard_name, write_shards
 
+from .labelled_keys import labelled_keys
+
 __all__ = [
     "Depth",
     "ReaderPosition",
@@ -55,6 +57,7 @@ __all__ = [
     "encode_sample",
     "image_text_transform",
     "iter_tar_samples",
+    "labelled_keys",
     "load_index",
     "make_pipeline",
     "plan_epoch",
