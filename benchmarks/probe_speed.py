@@ -1,0 +1,226 @@
+"""Linear probe on cached features: both strategies of section 9.3 against a scikit-learn sweep, one run.
+
+Features: a randomly initialised ResNet-18 (timm, ``zero_init_last=False``, 512-d pooled features)
+on a Fashion-MNIST subset (``--n-train`` / ``--n-test`` images from the packaged train / test files,
+28 px padded to 32, grey to RGB, ImageNet normalisation), extracted once through
+:class:`FeatureCache` (a second run reads them back). ``--synthetic`` uses Gaussian class clusters
+instead (no data package needed).
+
+Both sides see the same features, the same stratified validation split of the training set (from
+:func:`stratified_split`), the same selection rule (best validation accuracy, refit on the whole
+training set, one test evaluation) and the same number of settings:
+
+- ``intern``: :func:`linear_probe(strategy="both")`: the SGD grid (56 heads: lr 1e-4..0.1 x wd
+  1e-6..1e-3 x momentum 0.9/0.99, Nesterov, 10,000 iterations of batch 64, steps at 30/60/90%) in one
+  pass, plus CLIP's L-BFGS search (15 values of C), plus the two refits;
+- ``sklearn``: ``LogisticRegression(C, max_iter=1000)`` (L-BFGS, scikit-learn's defaults, as CLIP
+  uses it) on StandardScaler features, for as many values of C, log-spaced over [1e-6, 1e6], as the
+  intern side has settings; best C on validation, refit, test. ``--sklearn-warm-start`` adds a
+  second sweep with ``warm_start=True`` along increasing C.
+
+Threads: ``--threads`` for torch and (through threadpoolctl) for scikit-learn's BLAS/OpenMP alike; 1 by
+default because these CPUs are shared and two threads on a busy core thrash.
+
+    python benchmarks/probe_speed.py
+    python benchmarks/probe_speed.py --iterations 2000 --n-train 5000    # quicker
+    python benchmarks/probe_speed.py --synthetic --dim 1024 --classes 100
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import math
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from intern_transfer.probe import (
+    FeatureCache,
+    LBFGSSearch,
+    SGDGrid,
+    cached_features,
+    linear_probe,
+    stratified_split,
+)
+
+FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
+
+
+def read_idx(path: Path) -> np.ndarray:
+    with gzip.open(path, "rb") as f:
+        data = f.read()
+    ndim = data[3]
+    shape = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
+    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(shape)
+
+
+def fashion_subset(split: str, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
+    prefix = "train" if split == "train" else "t10k"
+    images = read_idx(FASHION_MNIST / f"{prefix}-images-idx3-ubyte.gz")
+    labels = read_idx(FASHION_MNIST / f"{prefix}-labels-idx1-ubyte.gz")
+    pick = torch.randperm(len(labels), generator=torch.Generator().manual_seed(seed))[:n].sort().values
+    return (
+        torch.from_numpy(images[pick.numpy()]),
+        torch.from_numpy(labels[pick.numpy()]).long(),
+        [f"{split}/{i}" for i in pick.tolist()],
+    )
+
+
+def batches(images: torch.Tensor, labels: torch.Tensor, keys: list[str], batch_size: int = 256):
+    mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
+    std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+    for start in range(0, len(labels), batch_size):
+        x = images[start : start + batch_size].float().div(255).unsqueeze(1)
+        x = F.pad(x, (2, 2, 2, 2)).expand(-1, 3, -1, -1)
+        yield (x - mean) / std, labels[start : start + batch_size], keys[start : start + batch_size]
+
+
+def fashion_features(args: argparse.Namespace):
+    import timm
+
+    torch.manual_seed(args.seed)
+    # zero_init_last=False: timm zeroes each block's last BN by default, which at random init leaves
+    # only the strided 1x1 shortcuts, i.e. features of a handful of pixels (chance-level probes).
+    model = timm.create_model("resnet18", pretrained=False, num_classes=0, zero_init_last=False)
+    cache = FeatureCache(args.cache_dir)
+    preprocess = "fashion-mnist 28px, pad 2 to 32px, grey->RGB, ImageNet mean/std"
+    out = {}
+    start = time.perf_counter()
+    for split, n in (("train", args.n_train), ("test", args.n_test)):
+        images, labels, keys = fashion_subset(split, n, args.seed)
+        out[split] = cached_features(
+            cache,
+            model,
+            batches(images, labels, keys),
+            dataset="fashion-mnist",
+            split=f"{split}-{n}-seed{args.seed}",
+            preprocess=preprocess,
+        )
+    status = "read from cache" if cache.stats["hit"] == 2 else "extracted"
+    print(f"features: random-init resnet18 on Fashion-MNIST, {status} in {time.perf_counter() - start:.1f} s")
+    return out["train"][:2], out["test"][:2]
+
+
+def synthetic_features(args: argparse.Namespace):
+    g = torch.Generator().manual_seed(args.seed)
+    centres = torch.randn(args.classes, args.dim, generator=g)
+    mix = torch.randn(args.dim, args.dim, generator=g) / math.sqrt(args.dim)
+
+    def draw(n: int):
+        y = torch.randint(0, args.classes, (n,), generator=g)
+        x = (0.35 * centres[y] + torch.randn(n, args.dim, generator=g)) @ mix
+        return torch.relu(x + 0.5), y
+
+    print(f"features: synthetic, {args.classes} Gaussian clusters in {args.dim} dims, ReLU")
+    return draw(args.n_train), draw(args.n_test)
+
+
+def sklearn_sweep(xtr, ytr, xte, yte, train_idx, val_idx, cs, warm_start: bool):
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    warnings.simplefilter("ignore", ConvergenceWarning)  # counted in ``at_limit`` instead
+    start = time.perf_counter()
+    scaler = StandardScaler().fit(xtr[train_idx])
+    xfit, xval = scaler.transform(xtr[train_idx]), scaler.transform(xtr[val_idx])
+    best, model, at_limit = (-1.0, None), None, 0
+    for c in cs:
+        if model is None or not warm_start:
+            model = LogisticRegression(C=c, max_iter=1000, warm_start=warm_start)
+        model.set_params(C=c)
+        model.fit(xfit, ytr[train_idx])
+        at_limit += int(model.n_iter_.max()) >= 1000
+        acc = float((model.predict(xval) == ytr[val_idx]).mean())
+        if acc > best[0]:
+            best = (acc, c)
+    scaler = StandardScaler().fit(xtr)
+    final = LogisticRegression(C=best[1], max_iter=1000).fit(scaler.transform(xtr), ytr)
+    test_acc = float((final.predict(scaler.transform(xte)) == yte).mean())
+    return time.perf_counter() - start, best[1], best[0], test_acc, at_limit
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--n-train", type=int, default=10_000)
+    parser.add_argument("--n-test", type=int, default=2_000)
+    parser.add_argument("--iterations", type=int, default=10_000)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--cache-dir", default=str(Path.home() / ".cache" / "intern" / "probe_features"))
+    parser.add_argument("--synthetic", action="store_true")
+    parser.add_argument("--dim", type=int, default=512)
+    parser.add_argument("--classes", type=int, default=10)
+    parser.add_argument("--sklearn-warm-start", action="store_true")
+    args = parser.parse_args()
+
+    from threadpoolctl import threadpool_limits
+
+    torch.set_num_threads(args.threads)
+    (xtr, ytr), (xte, yte) = synthetic_features(args) if args.synthetic else fashion_features(args)
+    n_classes = int(ytr.max()) + 1
+    print(f"train {tuple(xtr.shape)}, test {tuple(xte.shape)}, {n_classes} classes, {args.threads} thread(s)")
+
+    grid = SGDGrid(iterations=args.iterations, batch_size=args.batch_size)
+    search = LBFGSSearch()
+    start = time.perf_counter()
+    result = linear_probe(
+        xtr, ytr, xte, yte, strategy="both", seed=args.seed, sgd_grid=grid, lbfgs_search=search
+    )
+    ours = time.perf_counter() - start
+    sgd, lbfgs = result.results["sgd"], result.results["lbfgs"]
+    settings = len(sgd.search) + len(lbfgs.search)
+
+    train_idx, val_idx = stratified_split(ytr, 0.2, args.seed)
+    assert torch.equal(val_idx, result.val_indices)
+    cs = np.logspace(-6, 6, settings)
+    x_np, y_np, xt_np, yt_np = xtr.double().numpy(), ytr.numpy(), xte.double().numpy(), yte.numpy()
+    with threadpool_limits(args.threads):
+        sk = sklearn_sweep(x_np, y_np, xt_np, yt_np, train_idx.numpy(), val_idx.numpy(), cs, False)
+        skw = (
+            sklearn_sweep(x_np, y_np, xt_np, yt_np, train_idx.numpy(), val_idx.numpy(), cs, True)
+            if args.sklearn_warm_start
+            else None
+        )
+
+    print(f"\n{settings} settings each side ({len(sgd.search)} SGD heads + {len(lbfgs.search)} L-BFGS fits)")
+    print(f"{'method':<44} {'seconds':>8} {'val acc':>8} {'test acc':>8}  chosen")
+    print(
+        f"{'intern SGD grid (search + refit)':<44} {sgd.seconds:8.1f} {sgd.val_score:8.4f} "
+        f"{sgd.test_score:8.4f}  {sgd.hparams}"
+    )
+    print(
+        f"{'intern L-BFGS search (search + refit)':<44} {lbfgs.seconds:8.1f} {lbfgs.val_score:8.4f} "
+        f"{lbfgs.test_score:8.4f}  C={lbfgs.hparams['C']:.3g} "
+        f"({sum(e['iterations'] >= 1000 for e in lbfgs.search)} of {len(lbfgs.search)} fits stopped at "
+        "max_iter=1000)"
+    )
+    print(
+        f"{'intern linear_probe, both -> ' + result.strategy:<44} {ours:8.1f} {result.val_score:8.4f} "
+        f"{result.test_score:8.4f}"
+    )
+    for name, row in (("sklearn LogisticRegression sweep", sk), ("sklearn sweep, warm_start=True", skw)):
+        if row is not None:
+            print(
+                f"{name:<44} {row[0]:8.1f} {row[2]:8.4f} {row[3]:8.4f}  C={row[1]:.3g} "
+                f"({row[4]} of {settings} fits stopped at max_iter=1000)"
+            )
+    print(
+        f"\nspeed-up vs sklearn sweep: {sk[0] / ours:.1f}x (target >= 10x); "
+        f"test accuracy {result.test_score:.4f} vs {sk[3]:.4f} "
+        f"({100 * (result.test_score - sk[3]):+.2f} points)"
+    )
+    if skw is not None:
+        print(f"speed-up vs warm-started sklearn sweep: {skw[0] / ours:.1f}x")
+
+
+if __name__ == "__main__":
+    main()
