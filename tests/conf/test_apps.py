@@ -97,9 +97,11 @@ def test_run_writes_its_folder_and_says_what_is_missing(tmp_path: Path) -> None:
 
 def test_intern_root_places_the_run_folder(tmp_path: Path) -> None:
     (tmp_path / "cwd").mkdir()
-    result = run("intern_data", cwd=tmp_path / "cwd", root=tmp_path / "root")
+    result = run(
+        "intern_data", "data=shards", "data.root=missing", cwd=tmp_path / "cwd", root=tmp_path / "root"
+    )
     assert result.returncode == 2
-    (folder,) = (tmp_path / "root" / "runs" / "data" / "world").iterdir()
+    (folder,) = (tmp_path / "root" / "runs" / "data" / "shards").iterdir()
     assert (folder / ".hydra" / "config.yaml").is_file()
     assert not (tmp_path / "cwd" / "runs").exists()
 

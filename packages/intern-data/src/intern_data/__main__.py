@@ -2,17 +2,28 @@
 
 import sys
 
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from intern_data.app import AppError, describe, run_app
+from intern_data.readers import ReaderError
+from intern_data.schema import SampleError
+from intern_data.shards import ShardWriteError, load_index
+from intern_data.sources import DataConfigError, prepare_shards
 
 
 def main(cfg: DictConfig) -> None:
-    """Write the shards of the dataset `cfg` composes."""
+    """Make (or reuse) the shards of the dataset `cfg.data` describes and print what they hold."""
     print(describe(cfg))
-    print(f"shards of {cfg.data.name} ({', '.join(cfg.splits)}) -> {cfg.out_dir}")
-    missing = f"writing shards of '{cfg.data.name}' is not implemented yet"
-    raise AppError(f"{missing}; it arrives with the embedded-world issue")
+    data = OmegaConf.to_container(cfg.data, resolve=True)
+    try:
+        folder = prepare_shards(data)
+    except (DataConfigError, ReaderError, ShardWriteError, SampleError) as err:
+        raise AppError(str(err)) from err
+    splits = load_index(folder)["splits"]
+    for split in data["splits"]:
+        count, shards = splits[split]["count"], len(splits[split]["shards"])
+        print(f"{cfg.data.name}/{split}: {count} samples in {shards} shards")
+    print(f"shards: {folder.resolve()}")
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ from .labels.build import build_taxonomy
 from .labels.queries import generate_queries
 from .labels.taxonomy import Taxonomy, TaxonomyError, format_concept
 from .labels.wordnet import WordNet, WordNetNotFoundError
+from .labels.world import world_concepts
 from .readers import READERS, ReaderError, open_reader
 from .shards import ShardWriteError, labelled_keys, load_index, write_shards
 from .splits import SplitMismatchError, load_or_make_split, manifest_path, split_statistics, statistics_table
@@ -31,7 +32,8 @@ def _taxonomy(path: Path | None, refs: list[str]) -> tuple[Taxonomy, list[str]]:
 
 
 def cmd_labels_build(args: argparse.Namespace) -> None:
-    taxonomy = build_taxonomy(synsets=args.synsets or None, hyponyms=args.hyponyms, out=args.out)
+    extra = world_concepts(WordNet()) if args.world else []
+    taxonomy = build_taxonomy(synsets=args.synsets or None, hyponyms=args.hyponyms, extra=extra, out=args.out)
     print(f"{len(taxonomy)} concepts, {len(taxonomy.roots())} root(s) -> {args.out}")
 
 
@@ -97,6 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--out", type=Path, required=True)
     build.add_argument("--synsets", nargs="*", help="only these synsets and their ancestors (dog.n.01 ...)")
     build.add_argument("--hyponyms", action="store_true", help="with --synsets, add their descendants")
+    build.add_argument(
+        "--no-world", dest="world", action="store_false", help="leave out the embedded world's categories"
+    )
     build.set_defaults(func=cmd_labels_build)
 
     show = actions.add_parser("show", help="a concept with its synonyms, parents and children")

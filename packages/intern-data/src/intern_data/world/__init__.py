@@ -5,6 +5,7 @@ datasets and downstream GV-B tasks; ``get_dataset(name)`` gives a spec with its 
 and domains.
 """
 
+from .cache import cache_folder, world_shards
 from .categories import FINES, PALETTES, SUPERS, TEXTURES, FineCategory, SuperCategory
 from .datasets import REGISTRY, WorldDataset, generate, get_dataset, list_datasets, make_sample, make_scene
 from .domains import DOMAINS, DOWNSTREAM_DOMAINS, UPSTREAM_DOMAINS, Domain
@@ -25,10 +26,12 @@ __all__ = [
     "Scene",
     "SuperCategory",
     "WorldDataset",
+    "cache_folder",
     "compose",
     "generate",
     "get_dataset",
     "list_datasets",
     "make_sample",
     "make_scene",
+    "world_shards",
 ]

@@ -1,0 +1,102 @@
+"""From a data config (``conf/data/*.yaml``) to a shard folder and a DataModule.
+
+A data config names where its samples come from (``source``):
+
+- ``world``: an embedded-world dataset, generated and cached as shards (``cache_dir``, ``seed``,
+  ``img_size``, ``sizes``);
+- ``reader``: a real dataset in its native format read by an intern-data reader (``reader``, ``root``,
+  ``options``), converted once to shards in ``shards_dir``;
+- ``shards``: a shard folder made earlier (``root``).
+
+``task`` (classification, detection, segmentation, depth, image-text) picks the DataModule.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from intern_data.datamodules import (
+    ClassificationShardDataModule,
+    DepthShardDataModule,
+    DetectionShardDataModule,
+    ImageTextShardDataModule,
+    SegmentationShardDataModule,
+    ShardDataModule,
+)
+from intern_data.readers import open_reader
+from intern_data.shards.index import index_path, load_index
+from intern_data.shards.writer import write_shards
+from intern_data.world import world_shards
+
+SOURCES = ("world", "reader", "shards")
+DATAMODULES: dict[str, type[ShardDataModule]] = {
+    "classification": ClassificationShardDataModule,
+    "detection": DetectionShardDataModule,
+    "segmentation": SegmentationShardDataModule,
+    "depth": DepthShardDataModule,
+    "image-text": ImageTextShardDataModule,
+}
+
+
+class DataConfigError(ValueError):
+    """A data config that cannot give shards; the message names the field."""
+
+
+def _field(data: Mapping[str, Any], key: str) -> Any:
+    value = data.get(key)
+    if value is None:
+        raise DataConfigError(
+            f"data config {data.get('name', '?')!r} needs data.{key} (source {data['source']})"
+        )
+    return value
+
+
+def prepare_shards(data: Mapping[str, Any], splits: Sequence[str] | None = None) -> Path:
+    """Return the shard folder of ``data`` holding ``splits`` (default: ``data.splits``), making it if needed.
+
+    Raises:
+        DataConfigError: an unknown source, a missing field, or a shard folder without a wanted split.
+        ReaderError: a reader cannot read the native data (the message names the file).
+    """
+    source = data.get("source")
+    if source not in SOURCES:
+        raise DataConfigError(f"data.source is {source!r}; choose from {', '.join(SOURCES)}")
+    splits = list(splits if splits is not None else _field(data, "splits"))
+    if source == "world":
+        return world_shards(
+            data.get("dataset") or _field(data, "name"),
+            _field(data, "cache_dir"),
+            splits,
+            seed=int(data.get("seed", 0)),
+            img_size=data.get("img_size"),
+            sizes=data.get("sizes"),
+        )
+    if source == "reader":
+        folder = Path(_field(data, "shards_dir"))
+        for split in splits:
+            if _has_split(folder, split):
+                continue
+            reader = open_reader(
+                _field(data, "reader"), data.get("root"), split, **dict(data.get("options") or {})
+            )
+            write_shards(reader, folder, reader.source, split, reader.label_space, image_format="png")
+        return folder
+    folder = Path(_field(data, "root"))
+    missing = [split for split in splits if not _has_split(folder, split)]
+    if missing:
+        raise DataConfigError(f"shard folder {folder} (data.root) has no split(s) {missing}")
+    return folder
+
+
+def _has_split(folder: Path, split: str) -> bool:
+    return index_path(folder).is_file() and split in load_index(folder)["splits"]
+
+
+def build_datamodule(data: Mapping[str, Any], root: Path, **kwargs: Any) -> ShardDataModule:
+    """The DataModule for ``data.task`` over the shard folder ``root``; ``kwargs`` go to its constructor."""
+    task = _field(data, "task")
+    if task not in DATAMODULES:
+        raise DataConfigError(f"data.task is {task!r}; choose from {', '.join(DATAMODULES)}")
+    return DATAMODULES[task](str(root), **kwargs)
