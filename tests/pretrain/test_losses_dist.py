@@ -1,0 +1,125 @@
+"""Contrastive losses on 2 gloo processes give the numbers and gradients of one process.
+
+Gradient convention: each rank's loss is the mean over its local rows against the gathered columns, so
+the one-process loss on the whole batch is the *mean* of the per-rank losses. DDP averages parameter
+gradients over ranks, which therefore equals the one-process parameter gradient. The gradient that
+reaches a rank's *inputs* is not averaged: the all-gather's backward sums what every rank's loss sends
+to these rows, i.e. it is the gradient of the *sum* of the per-rank losses, `world_size` times the
+one-process input gradient.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+
+import pytest
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel as DDP
+
+from intern_pretrain.losses import ClipLoss, GroupSupervisionLoss, LogitScale
+
+pytestmark = pytest.mark.dist
+
+WORLD = 2
+BATCH = 8  # global; each rank holds BATCH // WORLD rows
+
+
+class _ClipModel(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.img = nn.Linear(6, 4)
+        self.txt = nn.Linear(5, 4)
+        self.scale = LogitScale()
+        self.loss = ClipLoss(normalize=True)
+
+    def forward(self, x_img: torch.Tensor, x_txt: torch.Tensor) -> torch.Tensor:
+        return self.loss(self.img(x_img), self.txt(x_txt), self.scale())
+
+
+class _GroupModel(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(1)
+        self.img = nn.Linear(6, 4)
+        self.txt = nn.Linear(5, 4)
+        self.mlm_head = nn.Linear(5, 11)
+        # SimSiam is off: its BatchNorm statistics are per process (SyncBatchNorm needs CUDA).
+        self.group = GroupSupervisionLoss(4, simsiam=False, sts=False)
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        imgs = [self.img(batch["img0"]), self.img(batch["img1"])]
+        txts = [self.txt(batch["txt0"]), self.txt(batch["txt1"])]
+        total, _ = self.group(
+            imgs, txts, mlm_logits=self.mlm_head(batch["tokens"]), mlm_labels=batch["labels"]
+        )
+        return total
+
+
+def _data() -> dict[str, torch.Tensor]:
+    g = torch.Generator().manual_seed(42)
+    labels = torch.full((BATCH, 3), -100)
+    labels[:3, :] = torch.randint(0, 11, (3, 3), generator=g)  # rank 0 masks 9 tokens, rank 1 only 2
+    labels[5, 1], labels[7, 0] = 3, 9
+    return {
+        "img0": torch.randn(BATCH, 6, generator=g),
+        "img1": torch.randn(BATCH, 6, generator=g),
+        "txt0": torch.randn(BATCH, 5, generator=g),
+        "txt1": torch.randn(BATCH, 5, generator=g),
+        "tokens": torch.randn(BATCH, 3, 5, generator=g),
+        "labels": labels,
+    }
+
+
+def _run(model: nn.Module, batch: dict[str, torch.Tensor], clip: bool) -> tuple[torch.Tensor, dict, dict]:
+    """Loss, parameter gradients and input gradients of one forward-backward."""
+    inputs = {k: (v.clone().requires_grad_(True) if v.is_floating_point() else v) for k, v in batch.items()}
+    loss = model(inputs["img0"], inputs["txt0"]) if clip else model(inputs)
+    loss.backward()
+    module = model.module if isinstance(model, DDP) else model
+    params = {n: p.grad.clone() for n, p in module.named_parameters() if p.grad is not None}
+    grads = {k: v.grad.clone() for k, v in inputs.items() if v.grad is not None}
+    return loss.detach(), params, grads
+
+
+def _worker(rank: int, port: int) -> None:
+    torch.set_num_threads(1)
+    data = _data()
+    refs = {
+        name: _run(cls(), data, name == "clip")
+        for name, cls in (("clip", _ClipModel), ("group", _GroupModel))
+    }
+
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    dist.init_process_group("gloo", rank=rank, world_size=WORLD)
+    try:
+        local = slice(rank * BATCH // WORLD, (rank + 1) * BATCH // WORLD)
+        shard = {k: v[local] for k, v in data.items()}
+        for name, cls in (("clip", _ClipModel), ("group", _GroupModel)):
+            ref_loss, ref_params, ref_inputs = refs[name]
+            loss, params, inputs = _run(DDP(cls()), shard, name == "clip")
+            mean_loss = loss.clone()
+            dist.all_reduce(mean_loss)
+            torch.testing.assert_close(mean_loss / WORLD, ref_loss, msg=f"{name}: loss")
+            assert set(params) == set(ref_params)
+            for n, g in params.items():
+                torch.testing.assert_close(g, ref_params[n], msg=f"{name}: grad of {n}")
+            assert set(inputs) == set(ref_inputs) and inputs
+            for k, g in inputs.items():
+                torch.testing.assert_close(g / WORLD, ref_inputs[k][local], msg=f"{name}: grad of input {k}")
+    finally:
+        dist.destroy_process_group()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_clip_and_group_loss_match_one_process() -> None:
+    mp.spawn(_worker, args=(_free_port(),), nprocs=WORLD, join=True)
