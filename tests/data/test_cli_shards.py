@@ -45,3 +45,14 @@ def test_unknown_reader_is_rejected(capsys) -> None:
     except SystemExit as exit_:
         assert exit_.code == 2
     assert "invalid choice: 'nosuch'" in capsys.readouterr().err
+
+
+def test_reader_options_are_passed_and_checked(tmp_path, capsys) -> None:
+    out = tmp_path / "digits"
+    assert (
+        main(["shard", "digits", "--out", str(out), "--split", "train", "--option", "test_fraction=0.5"]) == 0
+    )
+    expected = len(open_reader("digits", None, "train", test_fraction=0.5))
+    assert load_index(out)["splits"]["train"]["count"] == expected < len(open_reader("digits", None, "train"))
+    assert main(["shard", "digits", "--out", str(tmp_path / "x"), "--option", "scale=kitti"]) == 2
+    assert "reader 'digits' has no option(s) scale; its options:" in capsys.readouterr().err

@@ -1,4 +1,6 @@
-"""`python -m intern_bench model=<model> task=<task> protocol=<protocol> [overrides]`: evaluate a backbone."""
+"""``python -m intern_bench``: the ``list`` tool, else the Hydra app ``model=<m> task=<t> protocol=<p>``."""
+
+import sys
 
 from omegaconf import DictConfig
 
@@ -13,4 +15,9 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    from intern_bench.cli import SUBCOMMANDS
+    from intern_bench.cli import main as cli_main
+
+    if len(sys.argv) > 1 and sys.argv[1] in SUBCOMMANDS:
+        sys.exit(cli_main(sys.argv[1:]))
     run_app("bench", main, prog="intern_bench")

@@ -8,6 +8,8 @@ import argparse
 import sys
 from pathlib import Path
 
+import yaml
+
 from .labels.build import build_taxonomy
 from .labels.queries import generate_queries
 from .labels.taxonomy import Taxonomy, TaxonomyError, format_concept
@@ -57,8 +59,14 @@ def cmd_labels_queries(args: argparse.Namespace) -> None:
 
 def cmd_shard(args: argparse.Namespace) -> None:
     """Convert one dataset, split by split, into webdataset shards with an index.json."""
+    options = {}
+    for option in args.options:
+        key, sep, value = option.partition("=")
+        if not sep or not key:
+            raise ReaderError(f"--option {option!r} is not KEY=VALUE")
+        options[key] = yaml.safe_load(value)
     for split in args.splits:
-        reader = open_reader(args.reader, args.root, split, skip_corrupt=args.skip_corrupt)
+        reader = open_reader(args.reader, args.root, split, skip_corrupt=args.skip_corrupt, **options)
         index = write_shards(
             reader,
             args.out,
@@ -126,6 +134,14 @@ def build_parser() -> argparse.ArgumentParser:
     shard.add_argument("--image-format", choices=("jpg", "png"), default="jpg")
     shard.add_argument("--max-shard-mb", type=int, default=128)
     shard.add_argument("--skip-corrupt", action="store_true", help="skip and count unreadable images")
+    shard.add_argument(
+        "--option",
+        dest="options",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a reader option, repeatable; the value is read as YAML (--option scale=kitti)",
+    )
     shard.set_defaults(func=cmd_shard, splits=None)
 
     split = commands.add_parser("split", help="percentage-shot / N-shot manifests of a shard folder")

@@ -10,6 +10,7 @@ None), ``len()``, and iterates schema-valid `Sample` dicts in a deterministic or
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +67,11 @@ def open_reader(name: str, root: Path | str | None, split: str, **kwargs: Any) -
         ) from None
     if root is None and name not in PACKAGED:
         raise ReaderError(f"reader {name!r} needs a root folder")
+    accepted = inspect.signature(cls).parameters
+    unknown = sorted(set(kwargs) - set(accepted))
+    if unknown and not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted.values()):
+        options = ", ".join(p for p in accepted if p not in ("root", "split"))
+        raise ReaderError(f"reader {name!r} has no option(s) {', '.join(unknown)}; its options: {options}")
     return cls(root, split, **kwargs)  # type: ignore[arg-type]
 
 
