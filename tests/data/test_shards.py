@@ -28,6 +28,7 @@ from intern_data.shards import (
     SkipRateError,
     classification_transform,
     decode_sample,
+    drop_padding,
     encode_sample,
     load_index,
     make_pipeline,
@@ -500,3 +501,30 @@ def test_another_ranks_checkpoint_resumes_by_batch_count(tmp_path: Path) -> None
         next(iterator)
     rank1.load_state_dict(rank0.state_dict())
     assert [b["__key__"] for b in rank1] == uninterrupted[3:]
+
+
+def test_padding_is_flagged_and_dropped_for_exact_evaluation(tmp_path: Path) -> None:
+    write(tmp_path, 3)
+    real: list[str] = []
+    for rank in range(2):  # 3 samples over 2 ranks, batch 1: rank 0 reads 1 sample in 2 batches
+        dataset = ShardDataset(str(tmp_path), batch_size=1, rank=rank, world_size=2)
+        batches = list(ShardLoader(dataset, track_position=False))
+        assert len(batches) == 2
+        real += [key for batch in batches for key in drop_padding(batch)["__key__"]]
+        flags = [flag for batch in batches for flag in batch["__pad__"]]
+        assert sum(flags) == (1 if rank == 0 else 0)
+    assert sorted(real) == ["s00000", "s00001", "s00002"]
+
+
+def test_drop_padding_keeps_tensors_and_lists_aligned() -> None:
+    batch = {
+        "image": torch.arange(3).reshape(3, 1),
+        "__key__": ["a", "b", "a"],
+        "targets": [{"n": 0}, {"n": 1}, {"n": 2}],
+        "__pad__": [False, False, True],
+        "scalar": torch.tensor(1.0),
+    }
+    kept = drop_padding(batch)
+    assert kept["image"].tolist() == [[0], [1]] and kept["__key__"] == ["a", "b"]
+    assert kept["targets"] == [{"n": 0}, {"n": 1}] and kept["__pad__"] == [False, False]
+    assert torch.equal(kept["scalar"], batch["scalar"])

@@ -10,7 +10,7 @@ Example::
 """
 
 from intern_data.shards.codec import SampleDecodeError, decode_sample, encode_sample, iter_tar_samples
-from intern_data.shards.collate import collate_samples, detection_collate
+from intern_data.shards.collate import PAD_KEY, collate_samples, detection_collate, drop_padding
 from intern_data.shards.index import ShardInfo, load_index, split_shards
 from intern_data.shards.position import ReaderPosition, WorkerCursor
 from intern_data.shards.reader import (
@@ -36,6 +36,8 @@ from intern_data.shards.writer import ShardWriteError, shard_name, write_shards
 from .labelled_keys import labelled_keys
 
 __all__ = [
+    "PAD_KEY",
+    "drop_padding",
     "Depth",
     "ReaderPosition",
     "SampleDecodeError",

@@ -36,6 +36,32 @@ def collate_samples(samples: Sequence[Sample]) -> dict[str, Any]:
     return batch
 
 
+PAD_KEY = "__pad__"
+"""Per-sample flag the reader sets on repeats that fill a batch after bad data (never real samples)."""
+
+
+def drop_padding(batch: dict[str, Any]) -> dict[str, Any]:
+    """``batch`` without its padded samples (evaluation must not count a sample twice).
+
+    Tensors and per-sample lists are indexed alike; the ``__pad__`` flags are dropped with them.
+    """
+    flags = batch.get(PAD_KEY)
+    if flags is None or not any(flags):
+        return batch
+    keep = [i for i, pad in enumerate(flags) if not pad]
+    index = torch.tensor(keep, dtype=torch.long)
+    size = len(flags)
+    out: dict[str, Any] = {}
+    for key, value in batch.items():
+        if isinstance(value, Tensor) and value.ndim > 0 and value.shape[0] == size:
+            out[key] = value[index]
+        elif isinstance(value, list) and len(value) == size:
+            out[key] = [value[i] for i in keep]
+        else:
+            out[key] = value
+    return out
+
+
 def detection_collate(samples: Sequence[Sample]) -> dict[str, Any]:
     """Images (stacked when they share a size, else a list) and ``targets``: one dict per image with
     ``boxes`` (float N x 4, xyxy) and ``labels`` (int64 N), as torchvision's detection models expect."""

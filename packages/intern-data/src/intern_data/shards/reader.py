@@ -56,7 +56,7 @@ from webdataset.tariterators import base_plus_ext
 
 from intern_data.schema import Sample, SampleError, validate_sample
 from intern_data.shards.codec import SampleDecodeError, decode_sample, iter_tar_samples
-from intern_data.shards.collate import collate_samples
+from intern_data.shards.collate import PAD_KEY, collate_samples
 from intern_data.shards.index import ShardInfo, hash_strings, load_index, split_shards
 from intern_data.shards.position import ReaderPosition, WorkerCursor
 
@@ -480,6 +480,7 @@ class ShardDataset(IterableDataset):
                     continue
                 consecutive_bad = 0
                 sample = self._transform(sample, _seed(self.seed, epoch, slot, cursor.emitted), in_worker)
+                sample[PAD_KEY] = padding
                 cursor.emitted += 1
                 cursor.padded += padding
                 samples.append(sample)
