@@ -1,4 +1,4 @@
-"""The intern_pretrain app's task for stages that do not exist yet."""
+"""The intern_pretrain app's task for stages that do not exist yet (Up-A: tests/pretrain/test_upa_g.py)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 
 from intern_data.app import AppError, config_dir
-from intern_pretrain.__main__ import main
+from intern_pretrain.__main__ import IMPLEMENTED, main
 
-STAGES = sorted(path.stem for path in (config_dir() / "stage").glob("*.yaml"))
+STAGES = sorted(path.stem for path in (config_dir() / "stage").glob("*.yaml") if path.stem not in IMPLEMENTED)
 ISSUE = {"upa": "Up-A", "upe": "Up-E", "upg": "Up-G"}
 
 

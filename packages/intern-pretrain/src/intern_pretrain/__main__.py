@@ -13,6 +13,7 @@ _ISSUE = {
     "upe_s": "Up-E",
     "upg": "Up-G",
 }
+IMPLEMENTED = ("upa", "upa_g", "upa_l")
 
 
 def main(cfg: DictConfig) -> None:
@@ -20,8 +21,15 @@ def main(cfg: DictConfig) -> None:
     stage = cfg.stage.name
     print(describe(cfg))
     print(f"stage {stage} (paper {cfg.stage.paper_section}): {cfg.stage.description}")
-    issue = _ISSUE.get(stage, "its")
-    raise AppError(f"stage '{stage}' is not implemented yet; it arrives with the {issue} issue")
+    if stage not in IMPLEMENTED:
+        issue = _ISSUE.get(stage, "its")
+        raise AppError(f"stage '{stage}' is not implemented yet; it arrives with the {issue} issue")
+    from intern_pretrain.stages.runner import RunError, run_stage
+
+    try:
+        run_stage(cfg)
+    except RunError as err:
+        raise AppError(str(err)) from err
 
 
 if __name__ == "__main__":
