@@ -199,8 +199,8 @@ def test_task_config_agrees_with_the_registry(path: Path) -> None:
 def test_world_and_packaged_tasks_have_configs(compose_app: Callable[..., Any]) -> None:
     stems = {path.stem for path in TASK_CONFS}
     assert {n for n, spec in TASKS.items() if spec.source.kind != "reader"} <= stems
-    task = compose_app("bench").task  # the default, world_cls, is gvb_world_cls under a short name
-    assert (task.name, task.dataset, task.num_classes) == ("world_cls", "gvb_world_cls", 18)
+    task = compose_app("bench").task
+    assert (task.name, task.dataset, task.num_classes) == ("gvb_world_cls", "gvb_world_cls", 18)
 
 
 def test_list_subcommand_prints_every_task(tmp_path: Path) -> None:

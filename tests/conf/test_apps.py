@@ -107,29 +107,31 @@ def test_intern_root_places_the_run_folder(tmp_path: Path) -> None:
 
 
 def test_multirun_sweeps_every_job_and_reports_once(tmp_path: Path) -> None:
+    # cifar10 needs shards the user makes: every job fails fast, naming the command that makes them
     result = run(
         "intern_bench",
         "-m",
         "hparams_search=probe_lr_grid",
+        "task=cifar10",
         "split=10pct,100pct",
-        "protocol.iterations=10",
+        "protocol.sgd.iterations=10",
         cwd=tmp_path,
     )
     assert result.returncode == 2
-    assert result.stderr.splitlines()[-1] == (
-        "intern_bench: 8 of 8 jobs failed; the first: protocol 'linear_probe' is not implemented yet; "
-        "it arrives with the GV-B issue"
-    )
-    (sweep,) = (tmp_path / "runs" / "bench" / "world_cls" / "multirun").iterdir()
+    last = result.stderr.splitlines()[-1]
+    assert last.startswith("intern_bench: 8 of 8 jobs failed; the first: task 'cifar10' needs shards")
+    assert "python -m intern_data shard image_folder" in last
+    (sweep,) = (tmp_path / "runs" / "bench" / "cifar10" / "multirun").iterdir()
     jobs = [
         yaml.safe_load((path / ".hydra" / "config.yaml").read_text())
         for path in sweep.iterdir()
         if path.is_dir()
     ]
-    assert sorted((job["protocol"]["lr"][0], job["split"]) for job in jobs) == sorted(
+    assert sorted((job["protocol"]["sgd"]["lrs"][0], job["split"]) for job in jobs) == sorted(
         itertools.product([1e-4, 1e-3, 1e-2, 1e-1], ["10pct", "100pct"])
     )
-    assert {job["protocol"]["iterations"] for job in jobs} == {10}
+    assert {job["protocol"]["sgd"]["iterations"] for job in jobs} == {10}
+    assert {job["protocol"]["strategy"] for job in jobs} == {"sgd"}
 
 
 def test_help_lists_the_config_groups(tmp_path: Path) -> None:

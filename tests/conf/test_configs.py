@@ -239,21 +239,23 @@ def test_experiment_sets_only_its_choices(compose_app: Compose) -> None:
 def test_probe_lr_grid_is_a_multirun_over_the_protocol_grid(compose_app: Compose) -> None:
     cfg = compose_app("bench", ["hparams_search=probe_lr_grid"])
     assert cfg.hydra.mode == RunMode.MULTIRUN
-    swept = re.findall(r"\[([^\]]+)\]", cfg.hydra.sweeper.params["protocol.lr"])
-    assert [float(value) for value in swept] == [lr for lr in cfg.protocol.lr if math.log10(lr).is_integer()]
+    swept = re.findall(r"\[([^\]]+)\]", cfg.hydra.sweeper.params["protocol.sgd.lrs"])
+    grid = cfg.protocol.sgd.lrs
+    assert [float(value) for value in swept] == [lr for lr in grid if math.log10(lr).is_integer()]
+    assert cfg.protocol.strategy == "sgd"
 
 
 def test_linear_probe_grid_follows_the_paper(compose_app: Compose) -> None:
-    protocol = compose_app("bench").protocol
+    protocol = compose_app("bench").protocol.sgd
 
     def log_grid(values: list[float], low: float, high: float) -> None:
         steps = [math.log10(b / a) for a, b in zip(values, values[1:], strict=False)]
         assert values[0] == pytest.approx(low) and values[-1] == pytest.approx(high)
         assert steps == pytest.approx([steps[0]] * len(steps), rel=1e-2)
 
-    log_grid(list(protocol.lr), 1e-4, 0.1)
-    log_grid(list(protocol.weight_decay), 1e-6, 1e-3)
-    assert list(protocol.momentum) == [0.9, 0.99]
+    log_grid(list(protocol.lrs), 1e-4, 0.1)
+    log_grid(list(protocol.weight_decays), 1e-6, 1e-3)
+    assert list(protocol.momenta) == [0.9, 0.99]
     assert (protocol.iterations, protocol.batch_size, protocol.nesterov) == (10000, 64, True)
     assert compose_app("bench").split == "100pct"
 
@@ -263,7 +265,7 @@ def test_linear_probe_grid_follows_the_paper(compose_app: Compose) -> None:
     [
         ("pretrain", ["stage=upe_c", "model=mnb4"], "runs/upe_c/mnb4"),
         ("bench", ["task=fashion_mnist"], "runs/bench/fashion_mnist/mnb_test"),
-        ("transfer", ["model=r50"], "runs/transfer/world_cls/r50"),
+        ("transfer", ["model=r50"], "runs/transfer/gvb_world_cls/r50"),
         ("data", [], "runs/data/world"),
     ],
 )

@@ -9,9 +9,10 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from intern_bench.report import report_main
 from intern_bench.tasks import SUITES, TASKS, TaskSpec, UnknownSuiteError, get_suite
 
-SUBCOMMANDS = ("list",)
+SUBCOMMANDS = ("list", "report")
 COLUMNS = ("name", "type", "classes", "train", "test", "metric", "source")
 _RIGHT = {"classes", "train", "test"}
 
@@ -59,6 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str]) -> int:
     """Run one sub-command; an unknown name ends with one line on stderr and exit code 2."""
+    if argv[:1] == ["report"]:
+        return report_main(argv[1:])
     args = build_parser().parse_args(argv)
     try:
         args.func(args)

@@ -1,0 +1,166 @@
+"""Dense GV-B tasks on a frozen (or fine-tuned) backbone: detection, faces, pedestrians, segmentation, depth.
+
+A task head from intern-transfer's adaptation modules trains on the regime's training images through
+intern-data's DataModule and is evaluated once on the test split with the task's metric (VOC AP50 with
+MR at FPPI; WIDER FACE AP on easy / medium / hard by face height; CityPersons MR^-2; mIoU; RMSE).
+Percentage regimes draw images (one group: dense tasks have no per-image class) into a manifest that is
+saved and reused; the chosen images are written once as their own shard folder beside the task's.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+from torch import nn
+from torchmetrics import Metric
+
+from intern_bench.metrics import DepthRMSE, LogAverageMissRate, SegmentationMIoU, VOCDetectionAP, WiderFaceAP
+from intern_bench.tasks import TaskSpec
+from intern_data.shards import (
+    decode_sample,
+    depth_transform,
+    iter_tar_samples,
+    load_index,
+    segmentation_transform,
+    split_shards,
+    write_shards,
+)
+from intern_data.sources import DATAMODULES
+from intern_data.splits import SplitManifest, SplitRule, load_or_make_split, manifest_path
+from intern_transfer.adapt import (
+    DepthAdapter,
+    DetectionAdapter,
+    FaceDetectionAdapter,
+    SegmentationAdapter,
+)
+
+DEPTH_LIMITS: dict[str, tuple[float, str | None]] = {
+    "kitti": (80.0, "garg"),
+    "nyuv2": (10.0, "eigen_nyu"),
+    "gvb_world_depth": (50.0, None),  # the world's camera sees the ground out to about 50 m
+}
+"""Task -> (maximum depth in metres, evaluation crop) of the BTS protocol."""
+
+TRANSFORMS = {"segmentation": segmentation_transform, "depth": depth_transform}
+
+PRIMARY_KEYS = {
+    "detection": "map50",
+    "face_detection": "ap_hard",
+    "pedestrian_detection": "mr_reasonable",
+    "segmentation": "miou",
+    "depth": "rmse",
+}
+"""The metric key a task type's report column shows."""
+
+
+def _keys(root: Path, split: str) -> list[str]:
+    return [
+        json.loads(raw["json"])["key"] for s in split_shards(root, split) for raw in iter_tar_samples(s.url)
+    ]
+
+
+def regime_shards(root: Path, split: str, rule: str, seed: int) -> tuple[Path, str, SplitManifest]:
+    """The shard folder and split holding the regime's training images (the whole split at 100%)."""
+    parsed = SplitRule.parse(rule)
+    if parsed.kind == "shot":
+        raise ValueError(f"N-shot regimes ({rule}) are defined per class; dense tasks take percentages")
+    dataset = load_index(root)["dataset"]
+    path = manifest_path(Path(root) / "splits", dataset, rule, seed)
+    manifest = load_or_make_split(path, [(key, 0) for key in _keys(root, split)], rule, seed, dataset=dataset)
+    if parsed.value == 100:
+        return root, split, manifest
+    subset = Path(root) / "regimes" / f"{parsed}-seed{seed}"
+    wanted = manifest.key_set
+    samples = (
+        decode_sample(raw)
+        for shard in split_shards(root, split)
+        for raw in iter_tar_samples(shard.url)
+        if json.loads(raw["json"])["key"] in wanted
+    )
+    write_shards(samples, subset, dataset, split, image_format="png")
+    return subset, split, manifest
+
+
+def task_metric(spec: TaskSpec) -> Callable[[], Metric]:
+    """A factory of the task's evaluation metric."""
+    if spec.type == "detection":
+        return VOCDetectionAP
+    if spec.type == "face_detection":
+        return WiderFaceAP
+    if spec.type == "pedestrian_detection":
+        return LogAverageMissRate
+    if spec.type == "segmentation":
+        return lambda: SegmentationMIoU(num_classes=spec.num_classes)
+    if spec.type == "depth":
+        max_depth, crop = DEPTH_LIMITS[spec.name]
+        return lambda: DepthRMSE(max_depth=max_depth, crop=crop)
+    raise ValueError(f"task {spec.name!r} ({spec.type}) is not a dense task")
+
+
+def build_adapter(
+    backbone: nn.Module, spec: TaskSpec, protocol: Mapping[str, Any], img_size: int
+) -> L.LightningModule:
+    """The adaptation module of ``spec``'s task type, frozen unless ``protocol.freeze_backbone`` is false."""
+    settings = {
+        "freeze_backbone": bool(protocol.get("freeze_backbone", True)),
+        "lr": float(protocol["lr"]),
+        "weight_decay": float(protocol["weight_decay"]),
+        "optimizer": protocol.get("optimizer", "adamw"),
+        "warmup_steps": int(protocol.get("warmup_steps", 0)),
+    }
+    metric = task_metric(spec)
+    if spec.type in ("detection", "pedestrian_detection"):
+        kwargs = dict(protocol.get("detector_kwargs") or {})
+        return DetectionAdapter(
+            backbone, spec.num_classes + 1, metric, min_size=img_size, max_size=img_size,
+            detector_kwargs=kwargs, **settings,
+        )  # fmt: skip
+    if spec.type == "face_detection":
+        kwargs = dict(protocol.get("detector_kwargs") or {})
+        return FaceDetectionAdapter(
+            backbone, metric, min_size=img_size, max_size=img_size, detector_kwargs=kwargs, **settings
+        )
+    if spec.type == "segmentation":
+        return SegmentationAdapter(backbone, spec.num_classes, metric, normalize=True, **settings)
+    return DepthAdapter(backbone, DEPTH_LIMITS[spec.name][0], metric, normalize=True, **settings)
+
+
+def run_dense(
+    backbone: nn.Module,
+    spec: TaskSpec,
+    root: Path,
+    *,
+    rule: str,
+    seed: int,
+    protocol: Mapping[str, Any],
+    img_size: int,
+    trainer_kwargs: Mapping[str, Any],
+) -> tuple[dict[str, float], SplitManifest]:
+    """Train the task head on the regime's images, test once; returns (test metrics, manifest)."""
+    L.seed_everything(seed, workers=True)
+    train_root, train_split, manifest = regime_shards(root, spec.splits["train"], rule, seed)
+    task = "detection" if spec.type.endswith("detection") else spec.type
+    data_kwargs: dict[str, Any] = {
+        "batch_size": int(protocol["batch_size"]),
+        "num_workers": 0,
+        "img_size": img_size,
+    }
+    if task in TRANSFORMS:  # images stay in [0, 1]: the module normalises with the backbone's own mean/std
+        data_kwargs["train_transform"] = TRANSFORMS[task](img_size, True, normalize=False)
+        data_kwargs["eval_transform"] = TRANSFORMS[task](img_size, False, normalize=False)
+    train = DATAMODULES[task](
+        str(train_root), train_split=train_split, val_split=None, seed=seed, **data_kwargs
+    )
+    test = DATAMODULES[task](
+        str(root), train_split=None, val_split=None, test_split=spec.splits["test"], **data_kwargs
+    )
+    module = build_adapter(backbone, spec, protocol, img_size)
+    trainer = L.Trainer(max_epochs=int(protocol["epochs"]), **trainer_kwargs)
+    trainer.fit(module, datamodule=train)
+    trainer.test(module, datamodule=test, verbose=False)
+    results = {key: float(value) for key, value in module.test_results.items() if value.numel() == 1}
+    return results, manifest

@@ -1,0 +1,130 @@
+"""One benchmark cell (a backbone x a task x a data regime) from config to a stored ``result.json``.
+
+The backbone is ``checkpoint`` (an INTERN hand-over folder), else ``backbone`` (``timm:<name>`` with
+``weights``, ``efficientnet_lite0``, a registered name), else the composed ``model`` config's
+registered model. Classification tasks run the linear probe of ``protocol``; dense tasks train the
+``dense`` head on the frozen backbone. Every result carries the full config, the backbone's
+fingerprint, the regime manifest's hash and the seed.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from intern_bench.protocols.dense import PRIMARY_KEYS, run_dense
+from intern_bench.protocols.linear_probe import run_linear_probe
+from intern_bench.report import tsne_plot
+from intern_bench.results import BenchResult, metric_higher_is_better, save
+from intern_bench.task_data import task_shards
+from intern_bench.tasks import TaskSpec, get_task
+from intern_data.shards import load_index
+from intern_transfer.backbones import LoadedBackbone, load_backbone
+from intern_transfer.probe import FeatureCache
+
+
+def backbone_spec(cfg: Mapping[str, Any]) -> tuple[str, str]:
+    """(spec for ``load_backbone``, display name) from ``checkpoint``, ``backbone`` or ``model``."""
+    if cfg.get("checkpoint"):
+        return str(cfg["checkpoint"]), cfg.get("name") or Path(cfg["checkpoint"]).name
+    if cfg.get("backbone"):
+        return str(cfg["backbone"]), cfg.get("name") or str(cfg["backbone"])
+    name = cfg["model"]["backbone"]["model_name"]
+    return name, cfg.get("name") or f"{name} (random init)"
+
+
+def _class_names(spec: TaskSpec, root: Path) -> list[str]:
+    space = load_index(root).get("label_space")
+    return list(space["classes"]) if space else [str(i) for i in range(spec.num_classes or 0)]
+
+
+def run_cell(
+    cfg: Mapping[str, Any], loaded: LoadedBackbone, display: str, task: str, rule: str, out_dir: Path
+) -> BenchResult:
+    """Evaluate ``loaded`` on ``task`` under regime ``rule``; save and return the result."""
+    start = time.perf_counter()
+    spec = get_task(task)
+    root = task_shards(spec, data_root=cfg["data_root"], cache_dir=cfg["cache_dir"])
+    seed = int(cfg["seed"])
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if spec.type == "classification":
+        protocol = cfg["protocol"]
+        outcome = run_linear_probe(
+            loaded.model,
+            loaded.preprocess,
+            loaded.fingerprint,
+            loaded.preprocess_cfg,
+            train=(root, spec.splits["train"]),
+            test=(root, spec.splits["test"]),
+            rule=rule,
+            num_classes=int(spec.num_classes),
+            metric=spec.metric,
+            protocol=protocol,
+            seed=seed,
+            cache=FeatureCache(Path(cfg["cache_dir"]) / "features"),
+            batch_size=int(protocol["feature_batch_size"]),
+            progress=bool(cfg.get("progress", True)),
+        )
+        metrics, manifest, primary, name = outcome.metrics, outcome.manifest, spec.metric, protocol["name"]
+        if cfg.get("tsne"):
+            feats = outcome.test_features
+            title = f"{display} on {task} (test features)"
+            tsne_plot(
+                feats.features, feats.labels, _class_names(spec, root), title, out_dir / "tsne.png", seed=seed
+            )
+    else:
+        dense = cfg["dense"]
+        trainer_kwargs = {
+            "accelerator": cfg.get("accelerator", "auto"),
+            "devices": 1,
+            "logger": False,
+            "enable_checkpointing": False,
+            "enable_progress_bar": bool(cfg.get("progress", True)),
+            "default_root_dir": str(out_dir),
+        }
+        raw, manifest = run_dense(
+            loaded.backbone, spec, root, rule=rule, seed=seed, protocol=dense,
+            img_size=loaded.input_size, trainer_kwargs=trainer_kwargs,
+        )  # fmt: skip
+        scale = 1.0 if spec.type == "depth" else 100.0  # AP, MR and IoU in percent, RMSE in metres
+        metrics = {k: v * scale if not k.startswith("num_") else v for k, v in raw.items()}
+        primary, name = PRIMARY_KEYS[spec.type], "frozen_dense" if dense["freeze_backbone"] else "finetune"
+    result = BenchResult(
+        model=display,
+        model_fingerprint=loaded.fingerprint,
+        task=task,
+        task_type=spec.type,
+        split=rule,
+        split_hash=manifest.keys_hash,
+        seed=seed,
+        protocol=name,
+        metrics={k: float(v) for k, v in metrics.items()},
+        primary_metric=primary,
+        higher_is_better=metric_higher_is_better(primary),
+        config=dict(cfg),
+        duration_s=time.perf_counter() - start,
+    )
+    save(result, out_dir)
+    return result
+
+
+def run_bench(cfg: Mapping[str, Any], out_dir: Path) -> list[BenchResult]:
+    """Every cell ``cfg`` asks for: ``suite`` (or ``task``) x ``splits`` (or ``split``)."""
+    from intern_bench.tasks import get_suite
+
+    torch.manual_seed(int(cfg["seed"]))
+    spec, display = backbone_spec(cfg)
+    loaded = load_backbone(spec, weights=cfg.get("weights"), img_size=cfg.get("img_size"))
+    tasks = [t.name for t in get_suite(cfg["suite"])] if cfg.get("suite") else [cfg["task"]["name"]]
+    rules = list(cfg.get("splits") or [cfg["split"]])
+    single = len(tasks) == 1 and len(rules) == 1
+    results = []
+    for task in tasks:
+        for rule in rules:
+            folder = out_dir if single else out_dir / task / rule
+            results.append(run_cell(cfg, loaded, display, task, rule, folder))
+    return results

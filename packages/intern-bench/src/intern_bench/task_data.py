@@ -1,0 +1,40 @@
+"""The shard folder of a benchmark task: the world cache, packaged data converted once, or user shards."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from intern_bench.tasks import TaskSpec
+from intern_data.shards import load_index
+from intern_data.shards.index import index_path
+from intern_data.sources import prepare_shards
+from intern_data.world import world_shards
+
+
+class MissingTaskDataError(FileNotFoundError):
+    """A real-data task whose shards are not there; the message gives the command that makes them."""
+
+
+def task_shards(spec: TaskSpec, *, data_root: str | Path, cache_dir: str | Path, world_seed: int = 0) -> Path:
+    """The shard folder holding every split ``spec`` uses (making it for world and packaged data)."""
+    splits = list(dict.fromkeys(spec.splits.values()))
+    if spec.source.kind == "world":
+        return world_shards(spec.source.name, Path(cache_dir) / "world", splits, seed=world_seed)
+    if spec.source.kind == "packaged":
+        data = {
+            "name": spec.name,
+            "source": "reader",
+            "reader": spec.source.name,
+            "options": dict(spec.source.options),
+            "shards_dir": str(Path(cache_dir) / "packaged" / spec.name),
+        }
+        return prepare_shards(data, splits)
+    folder = spec.shards_root(data_root)
+    have = load_index(folder)["splits"] if index_path(folder).is_file() else {}
+    missing = [split for split in splits if split not in have]
+    if missing:
+        raise MissingTaskDataError(
+            f"task {spec.name!r} needs shards with split(s) {missing} in {folder}; make them from "
+            f"{spec.source.layout or 'the dataset'} with: {spec.shard_command(data_root)}"
+        )
+    return folder
