@@ -31,6 +31,7 @@ TINY = [
     "stage.optim.warmup_steps=2",
     "stage.eval.sizes={train:36,val:18}",
     "trainer.log_every_n_steps=1",
+    "evaluate=null",
 ]
 
 

@@ -9,10 +9,14 @@ The run folder (DESIGN.md) is ``cfg.paths.output_dir``::
     export/             the hand-over folder
     metrics.json        the final metrics
     summary.json        stage, model, steps, final metrics, export path
+    bench/              (``evaluate`` set) intern-bench on the export and a random-init baseline;
+                        the report in bench/report/
 
 ``stage=upa`` runs Up-A-G in ``<run folder>/upa_g/`` (its own run folder) and then Up-A-L in the run
 folder itself, initialised from ``upa_g/export``. A run folder that holds ``checkpoints/last.ckpt``
 resumes from it (``hydra.run.dir=<run folder>`` reruns a folder); ``resume=<ckpt>`` names another.
+When the stage is done, ``cfg.evaluate`` (if set, and not under ``fast_dev_run``) benchmarks the final
+export with intern-bench (:mod:`intern_pretrain.stages.evaluate`).
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from typing import Any
 import lightning as L
 import torch
 import yaml
+from lightning.pytorch.utilities.rank_zero import rank_zero_only
 
 from intern_data.sources import DataConfigError
 from intern_pretrain.callbacks import LossGuard
@@ -39,6 +44,7 @@ from intern_pretrain.stages import (
     instantiate,
     to_plain,
 )
+from intern_pretrain.stages.evaluate import EvaluationError, evaluate_export
 
 __all__ = ["run_stage", "resolve_init_from"]
 
@@ -64,12 +70,37 @@ def run_stage(cfg: Any) -> Path:
     run_dir = Path(cfg.paths.output_dir)
     try:
         if name in _PHASES:
-            return _run_phases(cfg, run_dir)
-        if name not in STAGES:
+            run_dir = _run_phases(cfg, run_dir)
+        elif name not in STAGES:
             raise StageUnavailable(f"stage {name!r} is not implemented")
-        return _run_one(cfg, run_dir, resolve_init_from(cfg))
+        else:
+            run_dir = _run_one(cfg, run_dir, resolve_init_from(cfg))
     except (StageUnavailable, StageConfigError, DataConfigError) as err:
         raise RunError(str(err)) from err
+    _evaluate(cfg, run_dir)
+    return run_dir
+
+
+def _evaluate(cfg: Any, run_dir: Path) -> None:
+    """Benchmark the final export as ``cfg.evaluate`` asks (rank zero only; not under ``fast_dev_run``)."""
+    settings = to_plain(cfg.get("evaluate"))
+    export = run_dir / "export"
+    if not settings or getattr(rank_zero_only, "rank", 0) != 0 or not (export / "config.json").is_file():
+        return
+    if (cfg.get("trainer") or {}).get("fast_dev_run"):
+        print("evaluate: skipped under fast_dev_run")
+        return
+    try:
+        evaluate_export(
+            export,
+            run_dir,
+            settings,
+            model=cfg.model.backbone.model_name,
+            stage=cfg.stage.name,
+            root_dir=cfg.paths.root_dir,
+        )
+    except EvaluationError as err:
+        raise RunError(f"{err}; the export {export} is complete (evaluate=null skips this step)") from err
 
 
 def _run_phases(cfg: Any, run_dir: Path) -> Path:
