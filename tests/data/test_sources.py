@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing
 from pathlib import Path
 
 import pytest
@@ -97,3 +98,19 @@ def test_world_categories_live_in_the_label_system() -> None:
     ancestors = taxonomy.ancestors(world_concept_id(FINES[3 * 6].name))
     assert world_concept_id("fish") in ancestors
     assert WordNet().resolve("animal.n.01") in ancestors
+
+
+def _make_cache(root: str) -> None:
+    world_shards("world_cls_fine", root, ["train"], sizes={"train": 40}, img_size=32)
+
+
+def test_concurrent_processes_make_one_world_cache(tmp_path: Path) -> None:
+    context = multiprocessing.get_context("fork")
+    workers = [context.Process(target=_make_cache, args=(str(tmp_path),)) for _ in range(2)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(120)
+    assert [worker.exitcode for worker in workers] == [0, 0]
+    folder = cache_folder("world_cls_fine", tmp_path, img_size=32, sizes={"train": 40})
+    assert load_index(folder)["splits"]["train"]["count"] == 40

@@ -3,11 +3,13 @@
 Stages and benchmarks read the world through the same shard reader as real data. A cache folder is
 ``{cache_dir}/{dataset}/seed{seed}-px{size}-n{train}.{val}.{test}``; a split whose ``index.json`` entry
 is complete is reused without generating anything, and an interrupted write resumes (the writer's
-crash safety). Images are PNG, so the cached bytes decode to exactly the generated pixels.
+crash safety); processes asking for the same folder at once take turns (a file lock), so it is
+made once. Images are PNG, so the cached bytes decode to exactly the generated pixels.
 """
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 from collections.abc import Mapping, Sequence
@@ -18,6 +20,8 @@ from ..shards.writer import write_shards
 from .datasets import SPLITS, generate, get_dataset
 
 log = logging.getLogger(__name__)
+
+_LOCK = ".world-cache.lock"
 
 
 def cache_folder(
@@ -66,12 +70,16 @@ def world_shards(
     spec = get_dataset(name)
     folder = cache_folder(name, cache_dir, seed, img_size, sizes)
     counts = {**spec.sizes, **(sizes or {})}
-    for split in splits:
-        if split not in SPLITS:
-            raise ValueError(f"world dataset {name!r} has no split {split!r}; splits are {SPLITS}")
-        if _complete(folder, name, split, counts[split]):
-            continue
-        log.info("generating %s/%s (%d samples) into %s", name, split, counts[split], folder)
-        samples = generate(name, split, counts[split], seed=seed, img_size=img_size)
-        write_shards(samples, folder, name, split, spec.label_space, image_format="png")
+    unknown = [split for split in splits if split not in SPLITS]
+    if unknown:
+        raise ValueError(f"world dataset {name!r} has no split {unknown[0]!r}; splits are {SPLITS}")
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / _LOCK, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # a process making the same cache: wait for it, then reuse
+        for split in splits:
+            if _complete(folder, name, split, counts[split]):
+                continue
+            log.info("generating %s/%s (%d samples) into %s", name, split, counts[split], folder)
+            samples = generate(name, split, counts[split], seed=seed, img_size=img_size)
+            write_shards(samples, folder, name, split, spec.label_space, image_format="png")
     return folder
