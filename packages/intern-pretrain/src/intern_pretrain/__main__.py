@@ -24,11 +24,14 @@ def main(cfg: DictConfig) -> None:
     if stage not in IMPLEMENTED:
         issue = _ISSUE.get(stage, "its")
         raise AppError(f"stage '{stage}' is not implemented yet; it arrives with the {issue} issue")
+    from intern_data.readers import ReaderError
+    from intern_data.shards import ShardWriteError, SkipRateError
+    from intern_data.sources import DataConfigError
     from intern_pretrain.stages.runner import RunError, run_stage
 
     try:
         run_stage(cfg)
-    except RunError as err:
+    except (RunError, DataConfigError, ReaderError, ShardWriteError, SkipRateError) as err:
         raise AppError(str(err)) from err
 
 
