@@ -10,8 +10,10 @@ one-process input gradient.
 
 from __future__ import annotations
 
+import json
 import os
 import socket
+from pathlib import Path
 
 import pytest
 import torch
@@ -86,7 +88,11 @@ def _run(model: nn.Module, batch: dict[str, torch.Tensor], clip: bool) -> tuple[
     return loss.detach(), params, grads
 
 
-def _worker(rank: int, port: int) -> None:
+def _max_diff(got: dict[str, torch.Tensor], want: dict[str, torch.Tensor]) -> float:
+    return max(float((got[k] - want[k]).abs().max()) for k in got)
+
+
+def _worker(rank: int, port: int, out_dir: str) -> None:
     torch.set_num_threads(1)
     data = _data()
     refs = {
@@ -99,6 +105,7 @@ def _worker(rank: int, port: int) -> None:
     try:
         local = slice(rank * BATCH // WORLD, (rank + 1) * BATCH // WORLD)
         shard = {k: v[local] for k, v in data.items()}
+        report = {}
         for name, cls in (("clip", _ClipModel), ("group", _GroupModel)):
             ref_loss, ref_params, ref_inputs = refs[name]
             loss, params, inputs = _run(DDP(cls()), shard, name == "clip")
@@ -111,6 +118,14 @@ def _worker(rank: int, port: int) -> None:
             assert set(inputs) == set(ref_inputs) and inputs
             for k, g in inputs.items():
                 torch.testing.assert_close(g / WORLD, ref_inputs[k][local], msg=f"{name}: grad of input {k}")
+            ref_local = {k: ref_inputs[k][local] for k in inputs}
+            report[name] = {
+                "loss": float((mean_loss / WORLD - ref_loss).abs()),
+                "params": _max_diff(params, ref_params),
+                "inputs": _max_diff({k: g / WORLD for k, g in inputs.items()}, ref_local),
+                "compared": len(params) + len(inputs),
+            }
+        Path(out_dir, f"rank{rank}.json").write_text(json.dumps(report))
     finally:
         dist.destroy_process_group()
 
@@ -121,5 +136,11 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_clip_and_group_loss_match_one_process() -> None:
-    mp.spawn(_worker, args=(_free_port(),), nprocs=WORLD, join=True)
+def test_clip_and_group_loss_match_one_process(tmp_path: Path) -> None:
+    mp.spawn(_worker, args=(_free_port(), str(tmp_path)), nprocs=WORLD, join=True)
+    for rank in range(WORLD):  # each rank's largest difference from the one-process reference
+        report = json.loads((tmp_path / f"rank{rank}.json").read_text())
+        assert set(report) == {"clip", "group"}
+        for name, diffs in report.items():
+            assert diffs["compared"] > 2, name
+            assert max(diffs["loss"], diffs["params"], diffs["inputs"]) < 1e-5, (rank, name, diffs)
