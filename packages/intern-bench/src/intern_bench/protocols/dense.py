@@ -19,18 +19,18 @@ from torch import nn
 from torchmetrics import Metric
 
 from intern_bench.metrics import DepthRMSE, LogAverageMissRate, SegmentationMIoU, VOCDetectionAP, WiderFaceAP
+from intern_bench.protocols.linear_probe import regime_manifest
 from intern_bench.tasks import TaskSpec
 from intern_data.shards import (
     decode_sample,
     depth_transform,
     iter_tar_samples,
-    load_index,
     segmentation_transform,
     split_shards,
     write_shards,
 )
 from intern_data.sources import DATAMODULES
-from intern_data.splits import SplitManifest, SplitRule, load_or_make_split, manifest_path
+from intern_data.splits import SplitManifest, SplitRule
 from intern_transfer.adapt import (
     DepthAdapter,
     DetectionAdapter,
@@ -68,9 +68,7 @@ def regime_shards(root: Path, split: str, rule: str, seed: int) -> tuple[Path, s
     parsed = SplitRule.parse(rule)
     if parsed.kind == "shot":
         raise ValueError(f"N-shot regimes ({rule}) are defined per class; dense tasks take percentages")
-    dataset = load_index(root)["dataset"]
-    path = manifest_path(Path(root) / "splits", dataset, rule, seed)
-    manifest = load_or_make_split(path, [(key, 0) for key in _keys(root, split)], rule, seed, dataset=dataset)
+    manifest = regime_manifest(root, split, rule, seed, items=[(key, 0) for key in _keys(root, split)])
     if parsed.value == 100:
         return root, split, manifest
     subset = Path(root) / "regimes" / f"{parsed}-seed{seed}"
@@ -81,7 +79,7 @@ def regime_shards(root: Path, split: str, rule: str, seed: int) -> tuple[Path, s
         for raw in iter_tar_samples(shard.url)
         if json.loads(raw["json"])["key"] in wanted
     )
-    write_shards(samples, subset, dataset, split, image_format="png")
+    write_shards(samples, subset, manifest.dataset, split, image_format="png")
     return subset, split, manifest
 
 

@@ -9,7 +9,7 @@ FPR at recall 0.9 / 0.95 / 0.99 (one-vs-rest, Table 33).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -57,12 +57,17 @@ def lbfgs_search(cfg: Mapping[str, Any]) -> LBFGSSearch:
     return LBFGSSearch(c_min=float(cfg["c_min"]), c_max=float(cfg["c_max"]), max_iter=int(cfg["max_iter"]))
 
 
-def regime_manifest(root: Path, split: str, rule: str, seed: int) -> SplitManifest:
+def regime_manifest(
+    root: Path, split: str, rule: str, seed: int, items: Sequence[tuple[str, int]] | None = None
+) -> SplitManifest:
     """The manifest of ``rule`` over ``split`` of the shard folder ``root``, where ``python -m intern_data
-    split`` puts it (``<root>/splits/<dataset>/<rule>-seed<seed>.json``): drawn once, then reused."""
+    split`` puts it (``<root>/splits/<dataset>/<rule>-seed<seed>.json``): drawn once, then reused.
+
+    ``items`` are the (key, class) pairs to draw from; default the split's labelled keys."""
     dataset = load_index(root)["dataset"]
     path = manifest_path(Path(root) / "splits", dataset, rule, seed)
-    return load_or_make_split(path, labelled_keys(root, split), rule, seed, dataset=dataset)
+    items = labelled_keys(root, split) if items is None else items
+    return load_or_make_split(path, items, rule, seed, dataset=dataset)
 
 
 def run_linear_probe(
