@@ -6,11 +6,13 @@ checkpoint it started from. Folders are written to a temporary sibling and renam
 interrupted save never leaves a folder that looks complete.
 """
 
+import contextlib
 import json
 import logging
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -68,19 +70,27 @@ def save_pretrained(
         **(extra or {}),
     }
     state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    with atomic_folder(folder) as tmp:
+        save_file(state, str(tmp / WEIGHTS_NAME), metadata={"format": "pt"})
+        (tmp / CONFIG_NAME).write_text(json.dumps(config, indent=2, sort_keys=True))
+    return Path(folder)
+
+
+@contextlib.contextmanager
+def atomic_folder(folder: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary sibling of ``folder`` to fill; it replaces ``folder`` only if the block succeeds
+    (a failed write leaves the old folder, or none, never a half-written one)."""
     folder = Path(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
     try:
-        save_file(state, str(tmp / WEIGHTS_NAME), metadata={"format": "pt"})
-        (tmp / CONFIG_NAME).write_text(json.dumps(config, indent=2, sort_keys=True))
+        yield tmp
         if folder.exists():
             shutil.rmtree(folder)
         tmp.rename(folder)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return folder
 
 
 def read_config(folder: str | os.PathLike) -> dict[str, Any]:

@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 import zlib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -34,7 +32,7 @@ from torchvision.models.detection import FasterRCNN
 from torchvision.models.detection.faster_rcnn import FastRCNNPredictor
 
 import intern_arch
-from intern_arch.checkpoint import read_config
+from intern_arch.checkpoint import atomic_folder, read_config
 from intern_data.datamodules import ShardDataModule
 from intern_data.shards.reader import Transform
 from intern_data.shards.transforms import IMAGENET_MEAN, IMAGENET_STD
@@ -462,12 +460,9 @@ def export(module: UpaLModule, folder: str | os.PathLike[str]) -> Path:
 
     Projector, predictor and the momentum target are training-only and not exported.
     """
-    folder = Path(folder)
-    folder.parent.mkdir(parents=True, exist_ok=True)
     hp = module.hparams
     state = neck_head_state(module)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
-    try:
+    with atomic_folder(folder) as tmp:
         intern_arch.save_pretrained(
             module.backbone,
             tmp,
@@ -480,13 +475,7 @@ def export(module: UpaLModule, folder: str | os.PathLike[str]) -> Path:
         save_file(state, str(tmp / NECK_HEAD_WEIGHTS), metadata={"format": "pt"})
         config = _neck_head_config(module, state)
         (tmp / NECK_HEAD_CONFIG).write_text(json.dumps(config, indent=2, sort_keys=True))
-        if folder.exists():
-            shutil.rmtree(folder)
-        tmp.rename(folder)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return folder
+    return Path(folder)
 
 
 def load_neck_head(folder: str | os.PathLike[str]) -> tuple[dict[str, Tensor], dict[str, Any]]:
