@@ -44,3 +44,14 @@ def compose_app(tmp_path: Path) -> Iterator[Callable[..., Any]]:
 
     yield _compose
     HydraConfig.instance().cfg = None
+
+
+@pytest.fixture(scope="module")
+def one_thread() -> Iterator[None]:
+    """Torch on one thread for a module (these CPUs are shared; two threads on a busy core thrash)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

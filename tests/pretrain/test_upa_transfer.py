@@ -39,14 +39,6 @@ PRETRAIN = [
 ]
 
 
-@pytest.fixture
-def one_thread() -> Any:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.mark.slow
 @pytest.mark.xfail(
     strict=False, reason="measured: 300 Up-A-G steps on 2 CPU cores do not beat random init yet"

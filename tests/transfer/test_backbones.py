@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,13 +16,7 @@ from intern_transfer.backbones import BackboneSpecError, LoadedBackbone, load_ba
 from intern_transfer.efficientnet_lite import MissingPackageError, weights_path
 from intern_transfer.probe import extract_features, model_fingerprint
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # these CPUs are shared: two threads thrash
 
 
 @pytest.fixture(scope="module")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import numpy as np
 import pytest
 import torch
@@ -19,13 +17,7 @@ from intern_transfer.probe import (
 )
 from intern_transfer.probe.lbfgs import logistic_loss_grad
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # these CPUs are shared: two threads thrash
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -17,12 +16,7 @@ FAST_GRID = SGDGrid(lrs=(1e-3, 1e-2, 0.1), weight_decays=(1e-5, 1e-3), momenta=(
 FAST_SEARCH = LBFGSSearch(max_iter=100)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # these CPUs are shared: two threads thrash
 
 
 @pytest.fixture(scope="module")
