@@ -3,7 +3,7 @@
 Both are :class:`~intern_pretrain.stages.upa_g.UpaGModule` built from ``conf/stage/upa_g.yaml``: ``full``
 as configured (two image views, the EDA text view, SimSiam, MLM, STS with a full queue), ``clip`` with
 the extra terms off (what ``experiment=clip_baseline`` does). One training step is the module's
-``training_step`` (tokenising, MLM masking, both towers, the loss), backward, the mixed optimiser's
+``training_step`` (tokenising, MLM masking, both towers, the loss), backward, the configured optimiser's
 step and the logit-scale clamp, on one fixed batch of world image-text samples already augmented (data
 loading is not timed). The two are interleaved over ``--repeats`` and the best of each is kept.
 
@@ -58,6 +58,7 @@ def make_batch(
         eda=EDA(alpha=float(aug["eda_alpha"]), operations=tuple(aug["eda_operations"])),
         scale=aug["scale"],
         hflip=float(aug["hflip"]),
+        color=bool(aug["color"]),
     )
     torch.manual_seed(seed)
     samples = list(generate("world_captions", "train", max(batch, 512), seed=seed, img_size=img_size))

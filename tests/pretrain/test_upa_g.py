@@ -190,13 +190,13 @@ def test_upa_g_runs_to_completion_and_exports(root: Path) -> None:
 
 def test_resume_continues_steps_and_data_position(root: Path) -> None:
     run_dir = root / "runs" / "resume"
-    no_val = "+trainer.limit_val_batches=0"
-    run_app(root, run_dir, "+trainer.max_steps=4", no_val)
+    no_val, mixed = "+trainer.limit_val_batches=0", "stage.optimizer=mixed"
+    run_app(root, run_dir, "+trainer.max_steps=4", no_val, mixed)
     first = load_ckpt(run_dir / "checkpoints" / "last.ckpt")
     assert first["global_step"] == 4
     assert reader_position(first) == (1, 1)  # 3 batches per epoch: epoch 1, one batch in
 
-    result = run_app(root, run_dir, "+trainer.max_steps=8", no_val)
+    result = run_app(root, run_dir, "+trainer.max_steps=8", no_val, mixed)
     assert f"resuming from {run_dir / 'checkpoints' / 'last.ckpt'}" in result.stdout
     second = load_ckpt(run_dir / "checkpoints" / "last.ckpt")
     assert second["global_step"] == 8
@@ -282,3 +282,31 @@ def test_killed_run_resumes_without_repeating_or_skipping(root: Path, tmp_path: 
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     final = load_ckpt(last)
     assert int(final["global_step"]) == epochs * steps_per_epoch  # the step count of an unbroken run
+
+
+def test_views_follow_the_augment_block() -> None:
+    """``color: false`` keeps each view's colours (a crop and a flip only); ``color: true`` adds MoCo
+    v2's jitter / greyscale / blur; the second image view and the EDA copy follow ``losses``."""
+    from torchvision.transforms import v2
+
+    from intern_pretrain.stages.upa_g import view_transform
+
+    settings = {
+        "img_size": 16,
+        "losses": {"multi_view_image": True, "multi_view_text": False},
+        "augment": {"scale": [1.0, 1.0], "hflip": 0.0, "color": False, "eda_alpha": 0.1,
+                    "eda_operations": ["swap"]},
+    }  # fmt: skip
+    image = torch.randint(0, 256, (3, 16, 16), dtype=torch.uint8)
+    sample = {"image": image, "text": ["a red gem"]}
+    torch.manual_seed(0)
+    plain = view_transform(settings)(sample)
+    assert set(plain) >= {"image", "image2", "text"} and "text_eda" not in plain
+    torch.testing.assert_close(plain["image"], plain["image2"])  # full-size crop, no flip, no colour
+    coloured = view_transform({**settings, "augment": {**settings["augment"], "color": True}})
+    ops = [type(t) for t in coloured.first.geometry.transforms]
+    assert v2.RandomGrayscale in ops and v2.RandomApply in ops
+    assert [type(t) for t in view_transform(settings).first.geometry.transforms] == [
+        v2.RandomResizedCrop,
+        v2.RandomHorizontalFlip,
+    ]

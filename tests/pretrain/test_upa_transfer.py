@@ -1,17 +1,15 @@
-"""Up-A helps: a short Up-A-G run against the same architecture randomly initialised, through intern-bench.
+"""Up-A helps: an Up-A-G run against the same architecture randomly initialised, through intern-bench.
 
-A tiny Up-A-G run (mnb_test, 64 px, the stage's default losses and mixed optimiser, 300 steps of 32
-world image-text samples) exported as a hand-over folder, then intern-bench's linear probe (L-BFGS, the
-``lbfgs`` protocol) on ``gvb_world_cls`` at 10% and 100% for the export and for ``mnb_test`` built with
-random weights. Up-A-L is not run: it freezes the backbone, so the classification check is the same.
+Up-A-G with the stage's defaults (mnb_test, 64 px, every term of L_GS, 800 steps of 64 world image-text
+samples) exported as a hand-over folder, then intern-bench's linear probe (L-BFGS, the ``lbfgs``
+protocol) on ``gvb_world_cls`` at 10% and 100% for the export and for ``mnb_test`` built with random
+weights. Up-A-L is not run: it freezes the backbone, so the classification check is the same.
 
-Measured on 2 shared CPU cores, 1 thread (2026-11-26), accuracy % on gvb_world_cls, 10pct / 100pct:
-random init 21.8 / 49.8; Up-A-G 300 x 32 default mixed optimiser 22.4 / 49.8; 200 x 32 AdamW on both
-towers 18.8 / 45.8; 200 x 64 AdamW lr 3e-3 15.6 / 40.0; plain CLIP 300 x 32 AdamW lr 3e-3 (loss from
-3.47 to 2.5) 18.4 / 40.8. At this budget image-text pretraining on the world's captions does not beat
-random init on the shifted downstream task, hence ``xfail`` (not strict): the assertion is kept as the
-issue states it, and an XPASS says when the stage or the world starts to deliver it. Detection
-(``gvb_world_det``, frozen-backbone Faster R-CNN) is not checked: it does not fit the time budget.
+Measured on 2 CPU cores, 1 thread (2026-11-27), accuracy % on gvb_world_cls, 10pct / 100pct: random
+init 21.8 / 49.8; Up-A-G seed 0 31.2 / 54.4 (the main job), seed 1 39.4 / 55.8
+(``benchmarks/upa_transfer.py``). Shorter runs (60-300 steps) and the paper's MoCo v2 colour views did
+not beat random init (benchmarks/RESULTS.md, Up-A). Detection (``gvb_world_det``, frozen-backbone
+Faster R-CNN) is measured in RESULTS.md, not here: it does not fit the test budget.
 """
 
 from __future__ import annotations
@@ -25,24 +23,17 @@ import torch
 from omegaconf import OmegaConf
 
 TASK, SPLITS = "gvb_world_cls", ("10pct", "100pct")
-PRETRAIN = [
+PRETRAIN = [  # the stage's defaults; only the in-run validation is off (the bench below measures)
     "stage=upa_g",
     "model=mnb_test",
     "evaluate=null",
-    "stage.batch_size=32",
-    "stage.samples_per_epoch=9600",  # 300 steps of 32
-    "trainer.max_epochs=1",
-    "stage.eval.dataset=null",  # no in-training zero-shot / probe: the bench below measures it
+    "stage.eval.dataset=null",
     "+trainer.limit_val_batches=0",
     "+trainer.enable_progress_bar=false",
-    "data.sizes={train:2000,val:64}",
 ]
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=False, reason="measured: 300 Up-A-G steps on 2 CPU cores do not beat random init yet"
-)
 def test_upa_g_backbone_beats_random_init_on_world_classification(
     compose_app: Callable[..., Any], tmp_path: Path, one_thread: None
 ) -> None:

@@ -7,9 +7,12 @@ BPE tokenizer trained on the run's own captions, with an MLM head. The objective
 stage with ``simsiam``, ``mlm``, ``sts``, ``multi_view_image`` and ``multi_view_text`` off
 (``experiment=clip_baseline``).
 
-Views (facts.md): two MoCo-v2 image views per sample, made by :class:`UpaGTransform` in the shard
-reader (seeded per sample, so a resumed run augments like an uninterrupted one); the caption (MLM-
-masked when MLM is on, masks drawn from a generator seeded by the step and rank) and an EDA copy.
+Views (facts.md): two image views per sample (MoCo v2's, or crop and flip only: ``augment.color``),
+made by :class:`UpaGTransform` in the shard reader (seeded per sample, so a resumed run augments like an
+uninterrupted one); the caption and an EDA copy. MLM reads a third, masked copy of the caption (masks
+from a generator seeded by the step and rank): masking the contrastive view itself hides the very words
+(colours, names) an image is paired by (on the world's captions that cost 4.0 / 2.8 probe points at
+10% / 100% of gvb_world_cls: benchmarks/RESULTS.md, Up-A).
 
 Validation: the contrastive loss and in-batch image-to-text accuracy on the captions' val split, then
 zero-shot classification (prompt templates over the class names) and a quick L-BFGS linear probe on
@@ -67,7 +70,8 @@ __all__ = [
     "caption_tokenizer",
     "export",
     "load_text_side",
-    "moco_v2_geometry",
+    "moco_v2_view",
+    "view_transform",
 ]
 
 log = logging.getLogger(__name__)
@@ -79,21 +83,21 @@ TEXT_DIR = "text"
 # ------------------------------------------------------------------------------------------ views
 
 
-def moco_v2_geometry(
-    img_size: int, scale: tuple[float, float] = (0.2, 1.0), hflip: float = 0.5, blur: float = 0.5
+def moco_v2_view(
+    img_size: int, scale: tuple[float, float] = (0.2, 1.0), hflip: float = 0.5, color: bool = True
 ) -> v2.Compose:
     """MoCo v2's augmentation on uint8 images: random-resized crop, colour jitter 0.4/0.4/0.4/0.1
-    (p 0.8), greyscale (p 0.2), Gaussian blur sigma 0.1-2 (p ``blur``, kernel ~10% of the side), flip."""
-    kernel = max(3, int(0.1 * img_size) // 2 * 2 + 1)
-    return v2.Compose(
-        [
-            v2.RandomResizedCrop(img_size, scale=tuple(scale), antialias=True),
+    (p 0.8), greyscale (p 0.2), Gaussian blur sigma 0.1-2 (p 0.5, kernel ~10% of the side), flip.
+    ``color=False`` keeps only the crop and the flip (views that still match a caption's colour words)."""
+    crop = [v2.RandomResizedCrop(img_size, scale=tuple(scale), antialias=True)]
+    if color:
+        kernel = max(3, int(0.1 * img_size) // 2 * 2 + 1)
+        crop += [
             v2.RandomApply([v2.ColorJitter(0.4, 0.4, 0.4, 0.1)], p=0.8),
             v2.RandomGrayscale(p=0.2),
-            v2.RandomApply([v2.GaussianBlur(kernel, sigma=(0.1, 2.0))], p=blur),
-            v2.RandomHorizontalFlip(hflip),
+            v2.RandomApply([v2.GaussianBlur(kernel, sigma=(0.1, 2.0))], p=0.5),
         ]
-    )
+    return v2.Compose([*crop, v2.RandomHorizontalFlip(hflip)])
 
 
 class UpaGTransform:
@@ -109,10 +113,11 @@ class UpaGTransform:
         eda: EDA | None = None,
         scale: Sequence[float] = (0.2, 1.0),
         hflip: float = 0.5,
+        color: bool = True,
         mean: Sequence[float] = IMAGENET_MEAN,
         std: Sequence[float] = IMAGENET_STD,
     ) -> None:
-        geometry = moco_v2_geometry(img_size, (float(scale[0]), float(scale[1])), hflip)
+        geometry = moco_v2_view(img_size, (float(scale[0]), float(scale[1])), hflip, color)
         self.first = SampleTransform(geometry, mean=mean, std=std, post=[PickCaption(random=True)])
         self.second = SampleTransform(geometry, mean=mean, std=std) if two_images else None
         self.eda = eda
@@ -129,6 +134,25 @@ class UpaGTransform:
         return (
             f"{type(self).__name__}(first={self.first!r}, second={self.second is not None}, eda={self.eda})"
         )
+
+
+def view_transform(settings: Mapping[str, Any]) -> UpaGTransform:
+    """The training views of the stage config ``settings``: its ``augment`` block, with the second
+    image view and the EDA text view as its ``losses`` ask."""
+    losses, aug = settings["losses"], settings["augment"]
+    eda = (
+        EDA(alpha=float(aug["eda_alpha"]), operations=tuple(aug["eda_operations"]))
+        if losses["multi_view_text"]
+        else None
+    )
+    return UpaGTransform(
+        int(settings["img_size"]),
+        two_images=bool(losses["multi_view_image"]),
+        eda=eda,
+        scale=aug["scale"],
+        hflip=float(aug["hflip"]),
+        color=bool(aug["color"]),
+    )
 
 
 # ------------------------------------------------------------------------------------- tokenizer
@@ -271,22 +295,24 @@ class UpaGModule(L.LightningModule):
         image_feats, image_embeds = feats.chunk(len(views)), embeds.chunk(len(views))
 
         ids, mask, eot = self.tokenize(batch["text"])
-        mlm_logits = mlm_labels = None
-        if self.mlm_head is not None:
-            ids, labels = mask_tokens(
-                ids, mask, self.tokenizer, float(self.settings["mlm_prob"]), self._mlm_generator()
-            )
         texts = [(ids, mask, eot)]
         if crit.multi_view_text:
             texts.append(self.tokenize(batch["text_eda"]))
+        n_views = len(texts)
+        if self.mlm_head is not None:  # a third, masked copy of the caption, seen only by MLM
+            masked, labels = mask_tokens(
+                ids, mask, self.tokenizer, float(self.settings["mlm_prob"]), self._mlm_generator()
+            )
+            texts.append((masked, mask, eot))
         text_embeds, states = self.encode_text(*(torch.cat(parts) for parts in zip(*texts, strict=True)))
+        mlm_logits = mlm_labels = None
         if self.mlm_head is not None:
             chosen = labels != IGNORE_INDEX
-            mlm_logits, mlm_labels = self.mlm_head(states[: ids.shape[0]][chosen]), labels[chosen]
+            mlm_logits, mlm_labels = self.mlm_head(states[n_views * len(ids) :][chosen]), labels[chosen]
 
         loss, parts = crit(
             image_embeds,
-            text_embeds.chunk(len(texts)),
+            text_embeds.chunk(len(texts))[:n_views],
             image_features=image_feats,
             mlm_logits=mlm_logits,
             mlm_labels=mlm_labels,
@@ -555,19 +581,6 @@ def build(cfg: Any, init_from: Path | None = None) -> tuple[UpaGModule, L.Lightn
         seed=int(cfg["seed"]),
         init_from=str(init_from) if init_from is not None else None,
     )
-    losses, aug = stage["losses"], stage["augment"]
-    eda = (
-        EDA(alpha=float(aug["eda_alpha"]), operations=tuple(aug["eda_operations"]))
-        if losses["multi_view_text"]
-        else None
-    )
-    transform = UpaGTransform(
-        int(stage["img_size"]),
-        two_images=bool(losses["multi_view_image"]),
-        eda=eda,
-        scale=aug["scale"],
-        hflip=float(aug["hflip"]),
-    )
     samples = stage.get("samples_per_epoch")
     datamodule = build_datamodule(
         data,
@@ -581,6 +594,6 @@ def build(cfg: Any, init_from: Path | None = None) -> tuple[UpaGModule, L.Lightn
         samples_per_epoch=samples,
         drop_last=True,  # contrastive gathers need equal batches on every rank
         seed=int(cfg["seed"]),
-        train_transform=transform,
+        train_transform=view_transform(stage),
     )
     return module, datamodule
