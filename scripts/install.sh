@@ -25,6 +25,6 @@ $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recomme
     -e packages/intern-arch \
     -e packages/intern-data \
     -e packages/intern-transfer \
-    -e packages/intern-pretrain \
+    -e "packages/intern-pretrain[loggers]" \
     -e packages/intern-bench \
     -r requirements-dev.txt

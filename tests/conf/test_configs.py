@@ -198,11 +198,20 @@ def test_logger_instantiates_under_run_folder(
     cfg = compose_app("pretrain", [f"logger={logger}"])
     built = instantiate(cfg.logger[logger])
     assert Path(built.save_dir) == tmp_path
+    built.log_metrics({"loss": 1.5}, step=0)
     if logger == "csv":
         assert isinstance(built, CSVLogger)
-        built.log_metrics({"loss": 1.5}, step=0)
         built.save()
         assert (tmp_path / "csv" / "metrics.csv").read_text().splitlines()[1].startswith("1.5")
+    elif logger == "tensorboard":
+        from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+        built.finalize("success")
+        events = EventAccumulator(str(tmp_path / "tensorboard")).Reload()
+        assert [(e.step, e.value) for e in events.Scalars("loss")] == [(0, 1.5)]
+    else:  # wandb, offline: the run is written under the run folder, nothing is sent
+        built.experiment.finish()
+        assert list((tmp_path / "wandb").glob("offline-run-*/run-*.wandb"))
 
 
 def test_logger_options() -> None:
