@@ -219,6 +219,22 @@ def test_clip_baseline_logs_only_the_contrastive_term(root: Path) -> None:
     assert (run_dir / "export" / "text" / "tokenizer.json").is_file()
 
 
+def test_bf16_mixed_precision_trains_every_term(root: Path) -> None:
+    """``precision=bf16`` (Lightning's bf16-mixed autocast, here on the CPU): every loss term is logged
+    finite and the export's weights stay fp32."""
+    from safetensors.torch import load_file
+
+    run_dir = root / "runs" / "bf16"
+    run_app(root, run_dir, "precision=bf16", "+trainer.max_steps=3", "+trainer.limit_val_batches=0")
+    assert "precision: bf16-mixed" in (run_dir / "config.yaml").read_text()
+    rows = [r for r in metrics_rows(run_dir) if r.get("train/loss")]
+    assert rows and all(torch.isfinite(torch.tensor(float(r["train/loss"]))) for r in rows)
+    for part in ("cl", "simsiam", "mlm", "sts"):
+        assert all(torch.isfinite(torch.tensor(float(r[f"train/{part}"]))) for r in rows), part
+    weights = load_file(run_dir / "export" / "model.safetensors")
+    assert {t.dtype for t in weights.values() if t.is_floating_point()} == {torch.float32}
+
+
 def test_init_from_names_the_field(compose_app: Callable[..., Any], tmp_path: Path) -> None:
     from intern_pretrain.stages import StageConfigError
     from intern_pretrain.stages.runner import resolve_init_from
