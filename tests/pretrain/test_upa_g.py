@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 import torch
-from torch import nn
+from torch import Tensor, nn
 
 from intern_pretrain.optim import MixedOptimizer, warmup_cosine_scheduler
 
@@ -326,3 +326,48 @@ def test_views_follow_the_augment_block() -> None:
         v2.RandomResizedCrop,
         v2.RandomHorizontalFlip,
     ]
+
+
+def test_mlm_masks_its_own_copy_not_the_contrastive_caption() -> None:
+    """With MLM on, the image-text terms see the caption unmasked: they equal those of the same weights
+    with MLM off, and MLM's loss comes from a masked copy."""
+    import yaml
+
+    import intern_arch
+    from intern_pretrain.stages.upa_g import UpaGModule
+    from intern_pretrain.text import train_tokenizer
+
+    settings = yaml.safe_load((Path(__file__).parents[2] / "conf" / "stage" / "upa_g.yaml").read_text())
+    settings.update(img_size=32, mlm_prob=0.5)
+    captions = [
+        "a red striped daisy on the grass",
+        "two blue gems indoors",
+        "a tiny teal spotted fish",
+        "a big amber tower in the desert",
+        "a plum ringed hoop",
+        "three spinners on sand dunes",
+    ]
+    tokenizer = train_tokenizer(captions * 20, vocab_size=300)
+    logged: dict[bool, dict[str, Tensor]] = {}
+
+    def step(mlm: bool, state: dict[str, Tensor] | None) -> dict[str, Tensor]:
+        torch.manual_seed(0)
+        views = {"multi_view_image": True, "multi_view_text": True}
+        losses = {**views, "simsiam": True, "mlm": mlm, "sts": False}
+        backbone = intern_arch.create_model("mnb_test", num_classes=0)
+        module = UpaGModule(backbone, {**settings, "losses": losses}, tokenizer)
+        if state is not None:
+            module.load_state_dict(state, strict=False)  # the same towers; no MLM head without MLM
+        module.log = lambda name, value, **kwargs: logged.setdefault(mlm, {}).update({name: value})
+        module.log_dict = lambda values, **kwargs: logged.setdefault(mlm, {}).update(values)
+        torch.manual_seed(1)
+        batch = {"image": torch.randn(4, 3, 32, 32), "image2": torch.randn(4, 3, 32, 32),
+                 "text": captions[:4], "text_eda": captions[2:]}  # fmt: skip
+        module.training_step(batch, 0)
+        return module.state_dict()
+
+    state = step(True, None)
+    step(False, state)
+    assert logged[True]["train/mlm"] > 0 and "train/mlm" not in logged[False]
+    for part in ("cl/i0t0", "cl/i1t0", "cl/i0t1", "cl", "simsiam"):
+        torch.testing.assert_close(logged[True][f"train/{part}"], logged[False][f"train/{part}"])

@@ -11,8 +11,8 @@ Views (facts.md): two image views per sample (MoCo v2's, or crop and flip only: 
 made by :class:`UpaGTransform` in the shard reader (seeded per sample, so a resumed run augments like an
 uninterrupted one); the caption and an EDA copy. MLM reads a third, masked copy of the caption (masks
 from a generator seeded by the step and rank): masking the contrastive view itself hides the very words
-(colours, names) an image is paired by (on the world's captions that cost 4.0 / 2.8 probe points at
-10% / 100% of gvb_world_cls: benchmarks/RESULTS.md, Up-A).
+(colours, names) an image is paired by (on the world's captions, one seed: 4.0 / 2.8 probe points at
+10% / 100% of gvb_world_cls; benchmarks/RESULTS.md, Up-A).
 
 Validation: the contrastive loss and in-batch image-to-text accuracy on the captions' val split, then
 zero-shot classification (prompt templates over the class names) and a quick L-BFGS linear probe on
