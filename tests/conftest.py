@@ -24,9 +24,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         item.add_marker(skip)
 
 
-@pytest.fixture
-def compose_app(tmp_path: Path) -> Iterator[Callable[..., Any]]:
-    """Compose a primary config the way the apps see it: Hydra's runtime set, run folder in tmp_path."""
+def _composer(output_dir: Path) -> Callable[..., Any]:
+    """Compose a primary config the way the apps see it: Hydra's runtime set, run folder ``output_dir``."""
     from hydra import compose, initialize_config_dir
     from hydra.core.hydra_config import HydraConfig
 
@@ -36,14 +35,33 @@ def compose_app(tmp_path: Path) -> Iterator[Callable[..., Any]]:
         with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
             cfg = compose(
                 config_name,
-                overrides=[*overrides, f"hydra.runtime.output_dir={tmp_path}"],
+                overrides=[*overrides, f"hydra.runtime.output_dir={output_dir}"],
                 return_hydra_config=True,
             )
         HydraConfig.instance().set_config(cfg)
         return cfg
 
-    yield _compose
+    return _compose
+
+
+def _reset_hydra() -> None:
+    from hydra.core.hydra_config import HydraConfig
+
     HydraConfig.instance().cfg = None
+
+
+@pytest.fixture
+def compose_app(tmp_path: Path) -> Iterator[Callable[..., Any]]:
+    """Compose an app config (see :func:`_composer`), run folder in tmp_path."""
+    yield _composer(tmp_path)
+    _reset_hydra()
+
+
+@pytest.fixture(scope="module")
+def compose_app_once(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., Any]]:
+    """``compose_app`` for module-scoped fixtures (one run shared by a module's tests)."""
+    yield _composer(tmp_path_factory.mktemp("app"))
+    _reset_hydra()
 
 
 @pytest.fixture(scope="module")
