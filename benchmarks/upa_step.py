@@ -30,8 +30,8 @@ import yaml
 import intern_arch
 from intern_arch.profile import count_flops
 from intern_data.world import generate
-from intern_pretrain.stages.upa_g import UpaGModule, UpaGTransform
-from intern_pretrain.text import EDA, train_tokenizer
+from intern_pretrain.stages.upa_g import UpaGModule, view_transform
+from intern_pretrain.text import train_tokenizer
 
 STAGE_YAML = Path(__file__).resolve().parents[1] / "conf" / "stage" / "upa_g.yaml"
 EXTRA_TERMS = ("multi_view_image", "multi_view_text", "simsiam", "mlm", "sts")
@@ -51,15 +51,8 @@ def make_batch(
     settings: dict[str, Any], batch: int, img_size: int, seed: int
 ) -> tuple[dict[str, Any], list[str]]:
     """One augmented world image-text batch with both image and text views, and captions for the BPE."""
-    aug = settings["augment"]
-    transform = UpaGTransform(
-        img_size,
-        two_images=True,
-        eda=EDA(alpha=float(aug["eda_alpha"]), operations=tuple(aug["eda_operations"])),
-        scale=aug["scale"],
-        hflip=float(aug["hflip"]),
-        color=bool(aug["color"]),
-    )
+    both_views = {**settings["losses"], "multi_view_image": True, "multi_view_text": True}
+    transform = view_transform({**settings, "img_size": img_size, "losses": both_views})
     torch.manual_seed(seed)
     samples = list(generate("world_captions", "train", max(batch, 512), seed=seed, img_size=img_size))
     captions = [text for sample in samples for text in sample["text"]]
