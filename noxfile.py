@@ -9,7 +9,7 @@ import nox
 nox.options.default_venv_backend = "venv"
 nox.options.sessions = ["lint", "tests"]
 
-PACKAGES = ("intern-arch", "intern-data", "intern-transfer", "intern-pretrain", "intern-bench")
+PACKAGES = ("intern-app", "intern-arch", "intern-data", "intern-transfer", "intern-pretrain", "intern-bench")
 TORCH = ("torch==2.14.1", "torchvision==0.29.1")
 # The README's test command runs the same marker expression.
 MARKERS = "not gpu"
@@ -23,10 +23,10 @@ def dev_requirement(name: str) -> str:
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    """All five packages, editable, and the full test suite but `gpu`."""
+    """All six packages, editable, and the full test suite but `gpu`."""
     session.install(*TORCH)
-    # as scripts/install.sh: intern-pretrain with its `loggers` extra (TensorBoard, wandb)
-    extras = {"intern-pretrain": "[loggers]"}
+    # as scripts/install.sh: intern-data with its app, intern-pretrain with its loggers (TensorBoard, wandb)
+    extras = {"intern-data": "[app]", "intern-pretrain": "[loggers]"}
     editable = [arg for package in PACKAGES for arg in ("-e", f"packages/{package}{extras.get(package, '')}")]
     session.install(*editable, "-r", "requirements-dev.txt")
     session.run("python", "-m", "pytest", "-m", MARKERS, *session.posargs)

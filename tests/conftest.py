@@ -29,7 +29,7 @@ def _composer(output_dir: Path) -> Callable[..., Any]:
     from hydra import compose, initialize_config_dir
     from hydra.core.hydra_config import HydraConfig
 
-    from intern_data.app import config_dir
+    from intern_app import config_dir
 
     def _compose(config_name: str, overrides: Sequence[str] = ()) -> Any:
         with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
+from intern_app import AppError
 from intern_arch import create_model, save_pretrained
 from intern_bench.__main__ import main
 from intern_bench.results import load_results
-from intern_data.app import AppError
 from intern_data.splits import SplitManifest
 
 FAST = ["protocol.sgd.iterations=200", "protocol.lbfgs.max_iter=100", "progress=false"]

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from omegaconf import OmegaConf
 
+from intern_app import config_dir
 from intern_bench.cli import main as cli_main
 from intern_bench.tasks import (
     SUITES,
@@ -24,7 +25,6 @@ from intern_bench.tasks import (
     list_tasks,
 )
 from intern_bench.tasks.world import world_num_classes
-from intern_data.app import config_dir
 from intern_data.cli import build_parser as shard_parser
 from intern_data.readers import READERS, open_reader
 from intern_data.world import cache_folder, get_dataset

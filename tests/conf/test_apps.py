@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from intern_data.app import config_dir
+from intern_app import config_dir
 
 CONF = config_dir()
 
@@ -137,4 +137,14 @@ def test_multirun_sweeps_every_job_and_reports_once(tmp_path: Path) -> None:
 def test_help_lists_the_config_groups(tmp_path: Path) -> None:
     result = run("intern_pretrain", "--help", cwd=tmp_path)
     assert result.returncode == 0
-    assert f"model: {options('model')}" in result.stdout
+    assert f"model: {options('model')} (default: mnb_test)" in result.stdout
+    assert "task:" not in result.stdout and "verbs" not in result.stdout
+
+
+def test_help_lists_verbs_and_only_the_groups_the_app_reads(tmp_path: Path) -> None:
+    result = run("intern_data", "--help", cwd=tmp_path)
+    assert result.returncode == 0
+    groups = [line.split(":")[0].strip() for line in result.stdout.splitlines() if line.startswith("  ")]
+    assert {"shard", "split", "labels"} <= {g.split()[0] for g in groups}
+    assert {"data", "paths"} <= set(groups)
+    assert not {"stage", "model", "experiment", "trainer"} & set(groups)

@@ -20,7 +20,7 @@ from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.strategies import DDPStrategy, SingleDeviceStrategy
 from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
 
-from intern_data.app import config_dir
+from intern_app import config_dir
 
 CONF = config_dir()
 PRIMARIES = ("pretrain", "transfer", "bench", "data")

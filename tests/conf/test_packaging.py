@@ -1,4 +1,4 @@
-"""The five packages: versions in lockstep, who may depend on and import whom (DESIGN.md)."""
+"""The six packages: versions in lockstep, who may depend on and import whom (docs/architecture.md)."""
 
 from __future__ import annotations
 
@@ -12,18 +12,21 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-PACKAGES = ("intern-arch", "intern-data", "intern-transfer", "intern-pretrain", "intern-bench")
-# Sibling packages each one may depend on and import.
+PACKAGES = ("intern-app", "intern-arch", "intern-data", "intern-transfer", "intern-pretrain", "intern-bench")
+# Sibling packages each one's library may depend on and import.
 ALLOWED = {
+    "intern-app": set(),
     "intern-arch": set(),
     "intern-data": set(),
     "intern-transfer": {"intern-arch", "intern-data"},
     "intern-pretrain": {"intern-arch", "intern-data", "intern-transfer"},
     "intern-bench": {"intern-arch", "intern-data", "intern-transfer"},
 }
-HYDRA_MODULES = {"hydra", "omegaconf"}
-# Files where the Hydra app layer lives; the libraries import neither hydra nor omegaconf.
-APP_FILES = {"__main__.py", "app.py"}
+# The app layer: Hydra and intern-app are imported by the apps' __main__ modules only.
+APP_MODULES = {"hydra", "omegaconf", "intern_app"}
+APP_FILES = {"__main__.py"}
+# Packages whose app needs intern-app as a dependency (intern-data's is an extra: its library is a leaf).
+APP_DEPENDENCY = {"intern-transfer", "intern-pretrain", "intern-bench"}
 
 
 def project(package: str) -> dict:
@@ -53,7 +56,7 @@ def test_versions_in_lockstep() -> None:
         assert (REPO / "packages" / package / meta["readme"]).is_file()
 
 
-@pytest.mark.parametrize("package", PACKAGES[1:])
+@pytest.mark.parametrize("package", PACKAGES)
 def test_dunder_version_matches(package: str) -> None:
     init = REPO / "packages" / package / "src" / package.replace("-", "_") / "__init__.py"
     assert f'__version__ = "{project(package)["version"]}"' in init.read_text()
@@ -66,20 +69,27 @@ def test_intern_arch_needs_only_torch_timm_safetensors() -> None:
 @pytest.mark.parametrize("package", PACKAGES)
 def test_sibling_dependencies(package: str) -> None:
     siblings = {dep for dep in project(package)["dependencies"] if dep.startswith("intern-")}
-    assert siblings == {f"{name}==0.1.0" for name in ALLOWED[package]}
+    app = {"intern-app"} if package in APP_DEPENDENCY else set()
+    assert siblings == {f"{name}==0.1.0" for name in ALLOWED[package] | app}
+
+
+def test_intern_data_app_is_an_extra() -> None:
+    assert not {"hydra-core", "omegaconf"} & requirement_names("intern-data")
+    assert project("intern-data")["optional-dependencies"]["app"] == ["intern-app==0.1.0"]
 
 
 @pytest.mark.parametrize("package", PACKAGES)
 def test_import_rules(package: str) -> None:
     source = REPO / "packages" / package / "src"
-    forbidden = {name.replace("-", "_") for name in set(PACKAGES) - ALLOWED[package] - {package}}
+    others = set(PACKAGES) - ALLOWED[package] - {package, "intern-app"}
+    forbidden = {name.replace("-", "_") for name in others}
     if package == "intern-arch":
-        forbidden |= HYDRA_MODULES | {"lightning", "pytorch_lightning"}
+        forbidden |= APP_MODULES | {"lightning", "pytorch_lightning"}
     for path in source.rglob("*.py"):
         roots = imported_roots(path)
         assert not roots & forbidden, f"{path.relative_to(REPO)} imports {sorted(roots & forbidden)}"
-        if path.name not in APP_FILES:
-            assert not roots & HYDRA_MODULES, f"{path.relative_to(REPO)} imports Hydra outside the app layer"
+        if package != "intern-app" and path.name not in APP_FILES:
+            assert not roots & APP_MODULES, f"{path.relative_to(REPO)} imports Hydra outside the app layer"
 
 
 def test_libraries_import_without_hydra() -> None:

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from hydra.core.global_hydra import GlobalHydra
 
+from intern_app import AppError, check_overrides, config_dir
 from intern_data.__main__ import main
-from intern_data.app import AppError, check_overrides, config_dir
 
 REPO = Path(__file__).resolve().parents[2]
 

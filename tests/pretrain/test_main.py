@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from intern_data.app import AppError, config_dir
+from intern_app import AppError, config_dir
 from intern_pretrain.__main__ import IMPLEMENTED, main
 
 STAGES = sorted(path.stem for path in (config_dir() / "stage").glob("*.yaml") if path.stem not in IMPLEMENTED)

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from intern_data.app import AppError
+from intern_app import AppError
 from intern_transfer.__main__ import main
 
 

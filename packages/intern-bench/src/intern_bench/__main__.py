@@ -4,16 +4,15 @@ python -m intern_bench checkpoint=<export> task=gvb_world_det split=10pct
 python -m intern_bench backbone=efficientnet_lite0 suite=real_small splits=[10pct,100pct]
 """
 
-import sys
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
+from intern_app import AppError, Verbs, describe, run_app
 from intern_bench.report import NoResultsError, render_report
 from intern_bench.runner import run_bench
 from intern_bench.task_data import MissingTaskDataError
 from intern_bench.tasks import UnknownSuiteError, UnknownTaskError
-from intern_data.app import AppError, describe, run_app
 from intern_data.readers import ReaderError
 from intern_data.splits import SplitMismatchError
 from intern_transfer.backbones import BackboneSpecError
@@ -47,9 +46,7 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
-    from intern_bench.cli import SUBCOMMANDS
-    from intern_bench.cli import main as cli_main
+    from intern_bench.cli import VERB_HELP
+    from intern_bench.cli import main as run_verb
 
-    if len(sys.argv) > 1 and sys.argv[1] in SUBCOMMANDS:
-        sys.exit(cli_main(sys.argv[1:]))
-    run_app("bench", main, prog="intern_bench")
+    run_app("bench", main, prog="intern_bench", verbs=Verbs(run_verb, VERB_HELP))

@@ -12,7 +12,10 @@ from collections.abc import Sequence
 from intern_bench.report import report_main
 from intern_bench.tasks import SUITES, TASKS, TaskSpec, UnknownSuiteError, get_suite
 
-SUBCOMMANDS = ("list", "report")
+VERB_HELP = {
+    "list": "the registered benchmark tasks (--suite S: one suite)",
+    "report": "Table-1 table, gain bars and regime curves of a folder of results",
+}
 COLUMNS = ("name", "type", "classes", "train", "test", "metric", "source")
 _RIGHT = {"classes", "train", "test"}
 
@@ -52,7 +55,7 @@ def cmd_list(args: argparse.Namespace) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m intern_bench", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-    listing = commands.add_parser("list", help="the registered benchmark tasks")
+    listing = commands.add_parser("list", help=VERB_HELP["list"])
     listing.add_argument("--suite", help=f"only this suite ({', '.join(SUITES)})")
     listing.set_defaults(func=cmd_list)
     return parser

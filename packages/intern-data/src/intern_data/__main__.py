@@ -1,18 +1,28 @@
-"""``python -m intern_data``: ``labels|split|shard ...`` tools, else the Hydra app ``data=<dataset>``."""
+"""``python -m intern_data``: the ``shard``, ``split`` and ``labels`` verbs, else the Hydra app
+``data=<dataset>`` that makes a configured dataset's shards."""
+
+from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
-from omegaconf import DictConfig, OmegaConf
+from intern_data.cli import VERB_HELP
+from intern_data.cli import main as run_verb
 
-from intern_data.app import AppError, describe, run_app
-from intern_data.readers import ReaderError
-from intern_data.schema import SampleError
-from intern_data.shards import ShardWriteError, load_index
-from intern_data.sources import DataConfigError, prepare_shards
+if TYPE_CHECKING:
+    from omegaconf import DictConfig
 
 
 def main(cfg: DictConfig) -> None:
-    """Make (or reuse) the shards of the dataset `cfg.data` describes and print what they hold."""
+    """Make (or reuse) the shards of a configured dataset (data=<dataset>) and print what they hold."""
+    from omegaconf import OmegaConf
+
+    from intern_app import AppError, describe
+    from intern_data.readers import ReaderError
+    from intern_data.schema import SampleError
+    from intern_data.shards import ShardWriteError, load_index
+    from intern_data.sources import DataConfigError, prepare_shards
+
     print(describe(cfg))
     data = OmegaConf.to_container(cfg.data, resolve=True)
     try:
@@ -27,9 +37,11 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
-    from intern_data.cli import SUBCOMMANDS
-    from intern_data.cli import main as cli_main
-
-    if len(sys.argv) > 1 and sys.argv[1] in SUBCOMMANDS:
-        sys.exit(cli_main(sys.argv[1:]))
-    run_app("data", main, prog="intern_data")
+    try:
+        from intern_app import Verbs, run_app
+    except ModuleNotFoundError:  # intern-data installed without its `app` extra: the verbs still work
+        if sys.argv[1:2] and sys.argv[1] in VERB_HELP:
+            sys.exit(run_verb(sys.argv[1:]))
+        print("intern_data: data=<dataset> needs the app: pip install 'intern-data[app]'", file=sys.stderr)
+        sys.exit(2)
+    run_app("data", main, prog="intern_data", verbs=Verbs(run_verb, VERB_HELP))

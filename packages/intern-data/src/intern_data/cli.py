@@ -19,7 +19,11 @@ from .readers import READERS, ReaderError, open_reader
 from .shards import ShardWriteError, labelled_keys, load_index, write_shards
 from .splits import SplitMismatchError, load_or_make_split, manifest_path, split_statistics, statistics_table
 
-SUBCOMMANDS = ("labels", "shard", "split")
+VERB_HELP = {
+    "shard": "convert a dataset in its native format to shards",
+    "split": "percentage-shot / N-shot manifests of a shard folder",
+    "labels": "the concept hierarchy (WordNet nouns + dataset labels): build, show, queries",
+}
 STANDARD_RULES = ("10pct", "20pct", "40pct", "80pct", "100pct", "1shot", "2shot", "4shot", "8shot")
 
 
@@ -100,7 +104,7 @@ def cmd_split(args: argparse.Namespace) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m intern_data", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-    labels = commands.add_parser("labels", help="the concept hierarchy (WordNet nouns + dataset labels)")
+    labels = commands.add_parser("labels", help=VERB_HELP["labels"])
     actions = labels.add_subparsers(dest="action", required=True)
 
     build = actions.add_parser("build", help="write the taxonomy (all WordNet nouns, or a closure) as JSON")
@@ -126,7 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
     queries.add_argument("--taxonomy", type=Path)
     queries.set_defaults(func=cmd_labels_queries)
 
-    shard = commands.add_parser("shard", help="convert a dataset in its native format to shards")
+    shard = commands.add_parser("shard", help=VERB_HELP["shard"])
     shard.add_argument("reader", choices=sorted(READERS), metavar="READER", help=", ".join(sorted(READERS)))
     shard.add_argument("root", type=Path, nargs="?", help="dataset folder (not needed for packaged data)")
     shard.add_argument("--out", type=Path, required=True)
@@ -144,7 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     shard.set_defaults(func=cmd_shard, splits=None)
 
-    split = commands.add_parser("split", help="percentage-shot / N-shot manifests of a shard folder")
+    split = commands.add_parser("split", help=VERB_HELP["split"])
     split.add_argument("shards", type=Path, help="a folder written by `shard` or the data app")
     split.add_argument("--rule", dest="rules", action="append", help="10pct, 4shot, ... (default: all)")
     split.add_argument("--seed", type=int, default=0)

@@ -2,7 +2,7 @@
 
 from omegaconf import DictConfig
 
-from intern_data.app import AppError, describe, run_app
+from intern_app import AppError, describe, run_app
 
 _ISSUE = {
     "upa": "Up-A",
