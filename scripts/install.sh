@@ -30,7 +30,7 @@ fi
 .venv/bin/python -m pip install torch==2.14.1 torchvision==0.29.1
 .venv/bin/python -m pip install \
     -e packages/intern-app \
-    -e packages/intern-arch \
+    -e "packages/intern-arch[text]" \
     -e "packages/intern-data[app]" \
     -e packages/intern-transfer \
     -e "packages/intern-pretrain[loggers]" \

@@ -38,8 +38,8 @@ from intern_transfer.adapt import (
     DetectionAdapter,
     FaceDetectionAdapter,
     SegmentationAdapter,
-    WarmupCosine,
 )
+from intern_transfer.schedules import warmup_cosine
 
 SIZE = 64
 # Small RPN / RoI budgets: an untrained RPN at the defaults (2000 proposals) dominates CPU time.
@@ -244,8 +244,15 @@ def test_normalize_uses_the_backbone_statistics() -> None:
     assert build("classification", True).preprocess(images) is images
 
 
-def test_warmup_cosine() -> None:
-    factor = WarmupCosine(total_steps=10, warmup_steps=2, min_ratio=0.1)
-    assert [factor(0), factor(1)] == [0.5, 1.0]
-    assert factor(2) == pytest.approx(1.0) and factor(6) == pytest.approx(0.55)
-    assert factor(10) == pytest.approx(0.1) and factor(50) == pytest.approx(0.1)
+def test_warmup_cosine_floors_each_group_at_a_fraction_of_its_lr() -> None:
+    weight = torch.nn.Parameter(torch.zeros(1))
+    bias = torch.nn.Parameter(torch.zeros(1))
+    optimizer = torch.optim.SGD([{"params": [weight], "lr": 1.0}, {"params": [bias], "lr": 0.1}])
+    scheduler = warmup_cosine(optimizer, total_steps=10, warmup_steps=2, min_lr_ratio=0.1)
+    lrs = []
+    for _ in range(11):
+        lrs.append([group["lr"] for group in optimizer.param_groups])
+        optimizer.step()
+        scheduler.step()
+    assert [lr[0] for lr in lrs[:3]] == pytest.approx([0.0, 0.5, 1.0])
+    assert lrs[6] == pytest.approx([0.55, 0.055]) and lrs[10] == pytest.approx([0.1, 0.01])

@@ -3,8 +3,10 @@
 import timm
 from torch import nn
 
-from .checkpoint import CheckpointError, from_pretrained, load_weights, save_pretrained
+from .checkpoint import MODEL_ARGS_ATTR, CheckpointError, from_pretrained, load_weights, save_pretrained
+from .handover import Handover, load_handover, save_handover
 from .heads import (
+    BoxHead,
     DeepLabV3,
     DepthDecoder,
     DepthModel,
@@ -24,15 +26,19 @@ def create_model(model_name: str, **kwargs) -> nn.Module:
     """Build a model by name: INTERN's own (``list_models()``) or any timm architecture."""
     if not timm.is_model(model_name):
         raise ValueError(f"unknown model {model_name!r}; intern-arch provides {', '.join(list_models())}")
-    return timm.create_model(model_name, **kwargs)
+    model = timm.create_model(model_name, **kwargs)
+    setattr(model, MODEL_ARGS_ATTR, dict(kwargs))  # for save_pretrained's config.json
+    return model
 
 
 __all__ = [
     "FPN",
+    "BoxHead",
     "CheckpointError",
     "DeepLabV3",
     "DepthDecoder",
     "DepthModel",
+    "Handover",
     "LinearClassifier",
     "MetaNet",
     "MetaNetCfg",
@@ -44,8 +50,10 @@ __all__ = [
     "create_model",
     "from_pretrained",
     "list_models",
+    "load_handover",
     "load_weights",
     "metanet_cfgs",
+    "save_handover",
     "save_pretrained",
     "segmentation_loss",
     "silog_loss",

@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 WEIGHTS_NAME = "model.safetensors"
 CONFIG_NAME = "config.json"
 FORMAT_VERSION = 1
+# Where create_model / from_pretrained record a model's constructor arguments, for its hand-over config.
+MODEL_ARGS_ATTR = "handover_args"
 
 
 class CheckpointError(ValueError):
@@ -42,24 +44,45 @@ def save_pretrained(
     parent: str | None = None,
     extra: dict[str, Any] | None = None,
 ) -> Path:
-    """Write ``model`` as a hand-over folder and return its path.
+    """Write ``model`` as a hand-over folder (no parts: :func:`intern_arch.save_handover` adds them)
+    and return its path.
 
     Args:
         model: a model built by ``intern_arch.create_model`` (it carries ``pretrained_cfg``).
         folder: destination; replaced atomically if it exists.
-        model_args: constructor arguments beyond the architecture name (``num_classes`` is always kept).
+        model_args: constructor arguments beyond the architecture name (default: those ``create_model``
+            or ``from_pretrained`` recorded on the model; ``num_classes`` is always kept).
         stage: the stage that produced the weights (``upa_g``, ``upe_c``, ...).
         label_spaces: class names of each head, by label-space name.
         parent: the hand-over folder these weights started from.
         extra: any further JSON-serialisable metadata.
     """
+    config = backbone_config(
+        model, model_args=model_args, stage=stage, label_spaces=label_spaces, parent=parent, extra=extra
+    )
+    with atomic_folder(folder) as tmp:
+        write_backbone(tmp, model, config)
+    return Path(folder)
+
+
+def backbone_config(
+    model: nn.Module,
+    *,
+    model_args: dict[str, Any] | None = None,
+    stage: str | None = None,
+    label_spaces: dict[str, list[str]] | None = None,
+    parent: str | None = None,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The ``config.json`` of a hand-over folder holding ``model`` (see :func:`save_pretrained`)."""
     pretrained_cfg = dict(getattr(model, "pretrained_cfg", None) or {})
     if "architecture" not in pretrained_cfg:
         raise CheckpointError(
             "model has no pretrained_cfg['architecture']; build it with intern_arch.create_model"
         )
-    args = {"num_classes": getattr(model, "num_classes", 0), **(model_args or {})}
-    config = {
+    recorded = model_args if model_args is not None else getattr(model, MODEL_ARGS_ATTR, {})
+    args = {**dict(recorded), "num_classes": getattr(model, "num_classes", 0)}
+    return {
         "format_version": FORMAT_VERSION,
         "architecture": pretrained_cfg["architecture"],
         "model_args": args,
@@ -69,11 +92,13 @@ def save_pretrained(
         "parent": parent,
         **(extra or {}),
     }
+
+
+def write_backbone(folder: Path, model: nn.Module, config: dict[str, Any]) -> None:
+    """Write ``model.safetensors`` and ``config.json`` into ``folder`` (an atomic folder's temporary)."""
     state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
-    with atomic_folder(folder) as tmp:
-        save_file(state, str(tmp / WEIGHTS_NAME), metadata={"format": "pt"})
-        (tmp / CONFIG_NAME).write_text(json.dumps(config, indent=2, sort_keys=True))
-    return Path(folder)
+    save_file(state, str(folder / WEIGHTS_NAME), metadata={"format": "pt"})
+    (folder / CONFIG_NAME).write_text(json.dumps(config, indent=2, sort_keys=True))
 
 
 @contextlib.contextmanager
@@ -114,6 +139,7 @@ def from_pretrained(folder: str | os.PathLike, strict: bool = True, **overrides:
     config = read_config(folder)
     args = {**config["model_args"], **overrides}
     model = timm.create_model(config["architecture"], **args)
+    setattr(model, MODEL_ARGS_ATTR, args)
     ignore: tuple[str, ...] = ()
     if args.get("num_classes") != config["model_args"].get("num_classes"):
         ignore = (model.pretrained_cfg["classifier"] + ".",)

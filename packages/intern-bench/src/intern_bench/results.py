@@ -10,11 +10,12 @@ folder while a run finishes sees the old file or the new one, never half of one.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from intern_data.io import atomic_write_text
 
 RESULT_FILE = "result.json"
 
@@ -162,17 +163,7 @@ def _number(value: Any, name: str) -> float:
 
 def save(result: BenchResult, folder: str | Path) -> Path:
     """Write ``result`` as ``folder/result.json``, atomically (temporary file renamed into place)."""
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / RESULT_FILE
-    tmp = folder / f".{RESULT_FILE}.tmp-{os.getpid()}"
-    text = json.dumps(result.to_json(), indent=1) + "\n"
-    with open(tmp, "w", encoding="utf-8") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
-    return path
+    return atomic_write_text(Path(folder) / RESULT_FILE, json.dumps(result.to_json(), indent=1) + "\n")
 
 
 def load_result(path: str | Path) -> BenchResult:

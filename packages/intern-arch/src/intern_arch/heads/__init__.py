@@ -2,11 +2,12 @@
 
 from .classifier import LinearClassifier
 from .depth import DepthDecoder, DepthModel, silog_loss
-from .detection import build_faster_rcnn
+from .detection import BoxHead, build_faster_rcnn
 from .face import build_face_detector
 from .segmentation import DeepLabV3, segmentation_loss
 
 __all__ = [
+    "BoxHead",
     "DeepLabV3",
     "DepthDecoder",
     "DepthModel",

@@ -6,17 +6,53 @@ float tensors in [0, 1]; torchvision's transform resizes them and normalises wit
 """
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 from torch import nn
 from torchvision.models.detection import FasterRCNN
 from torchvision.models.detection.anchor_utils import AnchorGenerator
+from torchvision.models.detection.faster_rcnn import FastRCNNConvFCHead, FastRCNNPredictor
 from torchvision.ops import MultiScaleRoIAlign
 
 from ..necks import FPN
 
 # One anchor size per level P2..P6: eight times the level's stride (the FPN paper's 32..512 px).
 FPN_ANCHOR_SIZES = (32, 64, 128, 256, 512)
+
+
+class BoxHead(FastRCNNConvFCHead):
+    """Faster R-CNN v2's box head: ``num_convs`` x (3x3 conv, BN, ReLU) on the RoIAlign output,
+    flattened, then FC + ReLU. Up-A-L trains one by local BYOL; a hand-over's ``heads/box`` part is one.
+
+    Args:
+        in_channels: Channels of the pooled features (the FPN's).
+        resolution: Side of the pooled features (RoIAlign's output size).
+        conv_dim: Channels of each conv.
+        num_convs: Number of convs.
+        fc_dim: Output features.
+    """
+
+    handover_kind: ClassVar[str] = "box_head"
+
+    def __init__(
+        self,
+        in_channels: int = 256,
+        resolution: int = 7,
+        conv_dim: int = 256,
+        num_convs: int = 4,
+        fc_dim: int = 1024,
+    ) -> None:
+        super().__init__(
+            (in_channels, resolution, resolution), [conv_dim] * num_convs, [fc_dim], norm_layer=nn.BatchNorm2d
+        )
+        self.args = {
+            "in_channels": in_channels,
+            "resolution": resolution,
+            "conv_dim": conv_dim,
+            "num_convs": num_convs,
+            "fc_dim": fc_dim,
+        }
+        self.out_features = fc_dim
 
 
 def build_faster_rcnn(
@@ -28,9 +64,12 @@ def build_faster_rcnn(
     aspect_ratios: Sequence[float] = (0.5, 1.0, 2.0),
     fpn_channels: int = 256,
     freeze_backbone: bool = False,
+    neck: FPN | None = None,
+    box_head: BoxHead | None = None,
     **kwargs: Any,
 ) -> FasterRCNN:
-    """Faster R-CNN with an FPN over the backbone's C2..C5.
+    """Faster R-CNN with an FPN over the backbone's C2..C5, optionally started from a hand-over's neck
+    and box head (``load_handover(folder).neck`` / ``.heads["box"]``): RPN and box predictor start fresh.
 
     Args:
         backbone: A model with the intern-arch backbone contract.
@@ -41,21 +80,33 @@ def build_faster_rcnn(
         aspect_ratios: Anchor aspect ratios (height / width), the same on every level.
         fpn_channels: Channels of the FPN levels.
         freeze_backbone: Train only the FPN, RPN and box head.
+        neck: An FPN whose weights the detector's FPN starts from (its channels win over ``fpn_channels``;
+            P6 is a parameter-free max pool either way).
+        box_head: The box head to use (with a box predictor on its ``out_features``) instead of
+            torchvision's default two-layer MLP head.
         **kwargs: Further ``FasterRCNN`` arguments (e.g. ``box_detections_per_img``).
 
     Returns:
         The model: in train mode ``model(images, targets)`` gives the loss dict, in eval mode
         ``model(images)`` gives one dict of ``boxes``, ``scores`` and ``labels`` per image.
     """
-    neck = FPN(backbone, fpn_channels, freeze_backbone=freeze_backbone)
-    if len(anchor_sizes) != len(neck.names):
-        raise ValueError(f"need one anchor size per level {neck.names}, got {list(anchor_sizes)}")
+    fpn = FPN(
+        backbone, neck.out_channels if neck is not None else fpn_channels, freeze_backbone=freeze_backbone
+    )
+    if neck is not None:
+        fpn.fpn.load_state_dict(neck.fpn.state_dict())
+    if len(anchor_sizes) != len(fpn.names):
+        raise ValueError(f"need one anchor size per level {fpn.names}, got {list(anchor_sizes)}")
+    classes: int | None = num_classes
+    if box_head is not None:
+        kwargs.update(box_head=box_head, box_predictor=FastRCNNPredictor(box_head.out_features, num_classes))
+        classes = None  # FasterRCNN takes them from the box predictor
     sizes = tuple((size,) for size in anchor_sizes)
     anchors = AnchorGenerator(sizes, (tuple(aspect_ratios),) * len(sizes))
     roi_pool = MultiScaleRoIAlign(featmap_names=["P2", "P3", "P4", "P5"], output_size=7, sampling_ratio=2)
     return FasterRCNN(
-        neck,
-        num_classes,
+        fpn,
+        classes,
         min_size=min_size,
         max_size=max_size,
         image_mean=list(backbone.pretrained_cfg["mean"]),

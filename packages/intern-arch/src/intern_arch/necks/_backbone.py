@@ -4,6 +4,8 @@ from typing import Self
 
 from torch import nn
 
+from ..training import freeze
+
 
 class BackboneHolder(nn.Module):
     """Holds ``backbone``; when frozen, its parameters take no gradient and it stays in eval mode.
@@ -17,8 +19,7 @@ class BackboneHolder(nn.Module):
         self.backbone = backbone
         self.freeze_backbone = freeze_backbone
         if freeze_backbone:
-            backbone.requires_grad_(False)
-            backbone.eval()
+            freeze(backbone)
 
     def train(self, mode: bool = True) -> Self:
         super().train(mode)

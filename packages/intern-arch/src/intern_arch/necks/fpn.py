@@ -1,4 +1,4 @@
-"""The pyramid adapter and FPN neck through which dense heads see a backbone (DESIGN.md, "Backbone").
+"""The pyramid adapter and FPN neck through which dense heads see a backbone (docs/architecture.md).
 
 Both follow torchvision's detection convention: a module returning an ordered ``dict[str, Tensor]`` with
 an ``out_channels`` attribute, so torchvision's Faster R-CNN and RetinaNet take them as their backbone.
@@ -6,6 +6,7 @@ an ``out_channels`` attribute, so torchvision's Faster R-CNN and RetinaNet take 
 
 from collections import OrderedDict
 from collections.abc import Sequence
+from typing import ClassVar
 
 from torch import Tensor, nn
 from torchvision.ops import FeaturePyramidNetwork
@@ -56,6 +57,8 @@ class FPN(nn.Module):
         freeze_backbone: Take no gradient into the backbone and keep it in eval mode.
     """
 
+    handover_kind: ClassVar[str] = "fpn"
+
     def __init__(
         self,
         backbone: nn.Module,
@@ -65,6 +68,7 @@ class FPN(nn.Module):
         freeze_backbone: bool = False,
     ) -> None:
         super().__init__()
+        self.args = {"out_channels": out_channels, "levels": list(levels), "extra_max_pool": extra_max_pool}
         self.body = PyramidAdapter(backbone, levels, freeze_backbone)
         self.fpn = FeaturePyramidNetwork(
             self.body.out_channels, out_channels, extra_blocks=LastLevelMaxPool() if extra_max_pool else None

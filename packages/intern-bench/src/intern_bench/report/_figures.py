@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from matplotlib.figure import Figure
+
+from intern_data.io import atomic_path
 
 # One colour per model, kept across the figures of a report.
 PALETTE = (
@@ -28,9 +29,6 @@ def colour(index: int) -> str:
 
 def save_png(fig: Figure, path: str | Path, dpi: int = 120) -> Path:
     """Write ``fig`` as a PNG at ``path``, atomically (temporary file renamed into place)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    fig.savefig(tmp, format="png", dpi=dpi, bbox_inches="tight")
-    os.replace(tmp, path)
-    return path
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=dpi, bbox_inches="tight")
+    return Path(path)

@@ -9,7 +9,6 @@ regime, ...). Figures a previous render left in ``out_dir`` are removed first, s
 from __future__ import annotations
 
 import html
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -26,6 +25,7 @@ from intern_bench.report.tables import (
     to_markdown,
 )
 from intern_bench.results import RESULT_FILE, BenchResult, load_results
+from intern_data.io import atomic_write_text
 
 TITLE = "GV-B report"
 
@@ -141,8 +141,8 @@ def render_report(
     report.md.append(_runs_markdown(results))
     report.html.append(_runs_html(results))
 
-    written.append(_write(out / "report.md", "\n".join(report.md)))
-    written.append(_write(out / "report.html", html_page(TITLE, "".join(report.html))))
+    written.append(atomic_write_text(out / "report.md", "\n".join(report.md)))
+    written.append(atomic_write_text(out / "report.html", html_page(TITLE, "".join(report.html))))
     return written
 
 
@@ -196,10 +196,3 @@ def _runs_html(results: Sequence[BenchResult]) -> str:
         + "\n".join(rows)
         + "\n</tbody>\n</table>\n"
     )
-
-
-def _write(path: Path, text: str) -> Path:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-    return path

@@ -10,13 +10,14 @@ by name or synonym. It saves to and loads from one JSON file.
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from intern_data.io import atomic_write_text
 
 FORMAT = "intern-taxonomy"
 VERSION = 1
@@ -302,12 +303,8 @@ class Taxonomy:
 
     def save(self, path: str | Path) -> Path:
         """Write the taxonomy as JSON (atomically: a temporary file renamed into place)."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(self.to_json(), ensure_ascii=False, indent=None, separators=(",", ":")))
-        os.replace(tmp, path)
-        return path
+        text = json.dumps(self.to_json(), ensure_ascii=False, indent=None, separators=(",", ":"))
+        return atomic_write_text(path, text)
 
     @classmethod
     def load(cls, path: str | Path) -> Taxonomy:

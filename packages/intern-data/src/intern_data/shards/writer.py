@@ -35,6 +35,7 @@ from typing import Any
 import torch
 import webdataset as wds
 
+from intern_data.io import atomic_write_bytes, file_sha256, fsync_dir
 from intern_data.label_space import LabelSpace
 from intern_data.schema import IGNORE_INDEX, Sample, validate_sample
 from intern_data.shards.codec import (
@@ -44,17 +45,7 @@ from intern_data.shards.codec import (
     encode_sample,
     iter_tar_samples,
 )
-from intern_data.shards.index import (
-    FORMAT,
-    INDEX_NAME,
-    VERSION,
-    atomic_write_bytes,
-    file_sha256,
-    fsync_dir,
-    hash_strings,
-    index_path,
-    locked,
-)
+from intern_data.shards.index import FORMAT, INDEX_NAME, VERSION, hash_strings, index_path, locked
 
 log = logging.getLogger(__name__)
 

@@ -23,35 +23,10 @@ from typing import Self
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torchvision.models.detection.faster_rcnn import FastRCNNConvFCHead
 from torchvision.ops import roi_align
 
+from intern_arch.heads import BoxHead
 from intern_arch.necks import FPN
-
-
-class BoxHead(FastRCNNConvFCHead):
-    """``num_convs`` x (3x3 conv, BN, ReLU) on the RoIAlign output, flattened, then FC + ReLU.
-
-    Args:
-        in_channels: Channels of the pooled features (the FPN's).
-        resolution: Side of the pooled features (RoIAlign's output size).
-        conv_dim: Channels of each conv.
-        num_convs: Number of convs.
-        fc_dim: Output features.
-    """
-
-    def __init__(
-        self,
-        in_channels: int = 256,
-        resolution: int = 7,
-        conv_dim: int = 256,
-        num_convs: int = 4,
-        fc_dim: int = 1024,
-    ) -> None:
-        super().__init__(
-            (in_channels, resolution, resolution), [conv_dim] * num_convs, [fc_dim], norm_layer=nn.BatchNorm2d
-        )
-        self.out_features = fc_dim
 
 
 class MLP(nn.Sequential):

@@ -36,9 +36,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from intern_data.io import atomic_write_bytes
 from intern_data.schema import Sample
 from intern_data.shards.codec import decode_sample, iter_tar_samples
-from intern_data.shards.index import atomic_write_bytes, load_index, split_shards
+from intern_data.shards.index import load_index, split_shards
 
 FORMAT = "intern-proposals"
 VERSION = 1

@@ -42,6 +42,7 @@ from torch import Tensor, nn
 from torchvision.transforms import v2
 
 from intern_arch import load_weights, save_pretrained
+from intern_arch.checkpoint import atomic_folder
 from intern_data.shards.codec import iter_tar_samples
 from intern_data.shards.index import load_index, split_shards
 from intern_data.shards.reader import ShardDataset, ShardLoader
@@ -175,7 +176,8 @@ def caption_tokenizer(
     if (folder / "tokenizer.json").is_file():
         return TextTokenizer.load(folder)
     tokenizer = _train_tokenizer(iter_captions(root, split), vocab_size=vocab_size)
-    tokenizer.save(folder)
+    with atomic_folder(folder) as tmp:
+        tokenizer.save(tmp)
     log.info("trained a %d-token BPE on the %s captions of %s", tokenizer.vocab_size, split, root)
     return tokenizer
 

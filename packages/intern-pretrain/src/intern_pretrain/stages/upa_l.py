@@ -29,7 +29,6 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 from torchvision.models.detection import FasterRCNN
-from torchvision.models.detection.faster_rcnn import FastRCNNPredictor
 
 import intern_arch
 from intern_arch.checkpoint import atomic_folder, read_config
@@ -498,10 +497,9 @@ def init_faster_rcnn(folder: str | os.PathLike[str], num_classes: int, **kwargs:
     box_head = BoxHead(
         head["in_channels"], head["resolution"], head["conv_dim"], head["num_convs"], head["fc_dim"]
     )
-    kwargs.setdefault("box_predictor", FastRCNNPredictor(head["fc_dim"], num_classes))
     model = intern_arch.build_faster_rcnn(
         intern_arch.from_pretrained(folder),
-        None,  # FasterRCNN takes the classes from box_predictor
+        num_classes,
         fpn_channels=config["fpn"]["out_channels"],
         box_head=box_head,
         **kwargs,

@@ -1,8 +1,6 @@
 """The text side of Up-A-G: BPE tokenizer, bidirectional text tower, MLM masking and EDA."""
 
-from .eda import EDA, OPERATIONS, synonym_table, world_synonyms
-from .mlm import IGNORE_INDEX, mask_tokens
-from .tokenizer import (
+from intern_arch.text import (
     EOT,
     MASK,
     PAD,
@@ -11,9 +9,15 @@ from .tokenizer import (
     SPECIAL_TOKENS,
     TOKENIZER_FILE,
     TextTokenizer,
+    TextTower,
+    TextTowerCfg,
+    bert_config,
     train_tokenizer,
 )
-from .tower import MLMHead, TextTower, TextTowerCfg, bert_config
+
+from .eda import EDA, OPERATIONS, synonym_table, world_synonyms
+from .mlm import IGNORE_INDEX, mask_tokens
+from .mlm_head import MLMHead
 
 __all__ = [
     "EDA",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from .tokenizer import TextTokenizer
+from intern_arch.text import TextTokenizer
 
 IGNORE_INDEX = -100  # torch's cross-entropy default
 

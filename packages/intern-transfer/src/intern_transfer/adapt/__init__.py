@@ -22,17 +22,10 @@ from intern_transfer.adapt.finetune import (
     AdaptModule,
     AdaptSettings,
     MetricSpec,
-    WarmupCosine,
     build_metrics,
     flatten_results,
 )
-from intern_transfer.adapt.frozen import (
-    freeze,
-    keep_frozen_eval,
-    param_groups,
-    set_norm_eval,
-    trainable_parameters,
-)
+from intern_transfer.adapt.frozen import keep_frozen_eval, param_groups, set_norm_eval
 from intern_transfer.adapt.segmentation import SegmentationAdapter
 
 __all__ = [
@@ -46,12 +39,9 @@ __all__ = [
     "FaceDetectionAdapter",
     "MetricSpec",
     "SegmentationAdapter",
-    "WarmupCosine",
     "build_metrics",
     "flatten_results",
-    "freeze",
     "keep_frozen_eval",
     "param_groups",
     "set_norm_eval",
-    "trainable_parameters",
 ]

@@ -39,8 +39,10 @@ from lightning.pytorch.utilities.warnings import PossibleUserWarning
 from torch import Tensor, nn
 from torchmetrics import MeanMetric, Metric, MetricCollection
 
+from intern_arch.training import freeze
 from intern_data.shards import drop_padding
-from intern_transfer.adapt.frozen import freeze, keep_frozen_eval, param_groups
+from intern_transfer.adapt.frozen import keep_frozen_eval, param_groups
+from intern_transfer.schedules import warmup_cosine
 
 MetricLike = Metric | MetricCollection
 MetricSpec = MetricLike | Mapping[str, Metric] | Callable[[], MetricLike]
@@ -71,22 +73,6 @@ class AdaptSettings(TypedDict, total=False):
     max_steps: int | None
     warmup_steps: int
     min_lr_ratio: float
-
-
-class WarmupCosine:
-    """Per-step LR factor: linear warm-up over ``warmup_steps``, then cosine from 1 to ``min_ratio``
-    at ``total_steps`` (and ``min_ratio`` after). A class, not a lambda, so ``LambdaLR`` saves it."""
-
-    def __init__(self, total_steps: int, warmup_steps: int = 0, min_ratio: float = 0.0) -> None:
-        self.total_steps = int(total_steps)
-        self.warmup_steps = int(warmup_steps)
-        self.min_ratio = float(min_ratio)
-
-    def __call__(self, step: int) -> float:
-        if step < self.warmup_steps:
-            return (step + 1) / self.warmup_steps
-        progress = min(1.0, (step - self.warmup_steps) / max(1, self.total_steps - self.warmup_steps))
-        return self.min_ratio + (1.0 - self.min_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
 def build_metrics(spec: MetricSpec | None) -> MetricLike | None:
@@ -280,9 +266,7 @@ class AdaptModule(L.LightningModule):
 
     def configure_optimizers(self) -> Any:
         hp = self.hparams
-        backbone = self.backbone
-        skip = backbone.no_weight_decay() if hasattr(backbone, "no_weight_decay") else ()
-        groups = param_groups(self.model, hp.lr, hp.weight_decay, backbone, hp.backbone_lr_mult, skip)
+        groups = param_groups(self.model, hp.lr, hp.weight_decay, self.backbone, hp.backbone_lr_mult)
         if not groups:
             raise ValueError("no trainable parameters")
         if hp.optimizer == "sgd":
@@ -296,6 +280,5 @@ class AdaptModule(L.LightningModule):
         total = hp.max_steps if hp.max_steps is not None else self.trainer.estimated_stepping_batches
         if not math.isfinite(total) or total <= 0:
             raise ValueError(f"the cosine schedule needs a finite length, got {total}: set max_steps")
-        factor = WarmupCosine(int(total), hp.warmup_steps, hp.min_lr_ratio)
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+        scheduler = warmup_cosine(optimizer, int(total), hp.warmup_steps, hp.min_lr_ratio)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}

@@ -12,18 +12,12 @@ trains, but its BatchNorm layers keep their running statistics (they stay in eva
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
 from typing import Any
 
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
-
-def freeze(module: nn.Module) -> nn.Module:
-    """No gradient into ``module`` and eval mode; returns it."""
-    module.requires_grad_(False)
-    module.eval()
-    return module
+from intern_arch.training import weight_decay_groups
 
 
 def set_norm_eval(module: nn.Module) -> None:
@@ -42,43 +36,26 @@ def keep_frozen_eval(backbone: nn.Module, frozen: bool, norm_eval: bool = False)
         set_norm_eval(backbone)
 
 
-def trainable_parameters(module: nn.Module) -> Iterator[tuple[str, nn.Parameter]]:
-    """``(name, parameter)`` of the parameters of ``module`` that take a gradient."""
-    return ((name, p) for name, p in module.named_parameters() if p.requires_grad)
-
-
 def param_groups(
     module: nn.Module,
     lr: float,
     weight_decay: float,
     backbone: nn.Module | None = None,
     backbone_lr_mult: float = 1.0,
-    no_weight_decay: Iterable[str] = (),
 ) -> list[dict[str, Any]]:
     """Optimiser parameter groups over the trainable parameters of ``module`` only.
 
-    Four groups at most: (backbone, rest) x (decay, no decay). Biases, norm weights and other 1-D
-    parameters, and the backbone's ``no_weight_decay()`` names, take no weight decay. Backbone
-    parameters (those of ``backbone``, a submodule of ``module``) take ``lr * backbone_lr_mult``.
-    Empty groups are left out.
+    Four groups at most: (backbone, head) x (decay, no decay), the split of
+    :func:`intern_arch.training.weight_decay_groups` (1-D parameters and the ``no_weight_decay()``
+    names take none). Backbone parameters (those of ``backbone``, a submodule of ``module``) take
+    ``lr * backbone_lr_mult``. Empty groups are left out.
     """
-    backbone_ids: dict[int, str] = {}
-    if backbone is not None:
-        backbone_ids = {id(p): name for name, p in backbone.named_parameters()}
-    skip = set(no_weight_decay)
-    groups: dict[tuple[bool, bool], list[nn.Parameter]] = {}
-    for _, param in trainable_parameters(module):
-        in_backbone = id(param) in backbone_ids
-        decay = param.ndim > 1 and not (in_backbone and backbone_ids[id(param)] in skip)
-        groups.setdefault((in_backbone, decay), []).append(param)
-    out = []
-    for (in_backbone, decay), params in sorted(groups.items()):
-        out.append(
-            {
-                "params": params,
-                "lr": lr * (backbone_lr_mult if in_backbone else 1.0),
-                "weight_decay": weight_decay if decay else 0.0,
-                "name": f"{'backbone' if in_backbone else 'head'}{'' if decay else '_no_decay'}",
-            }
-        )
-    return out
+    in_backbone = {id(p) for p in backbone.parameters()} if backbone is not None else set()
+    groups = []
+    for group in weight_decay_groups(module, weight_decay):
+        suffix = "" if group["weight_decay"] else "_no_decay"
+        for part, mult in (("backbone", backbone_lr_mult), ("head", 1.0)):
+            params = [p for p in group["params"] if (id(p) in in_backbone) == (part == "backbone")]
+            if params:
+                groups.append({**group, "params": params, "lr": lr * mult, "name": part + suffix})
+    return groups

@@ -23,7 +23,6 @@ import json
 import logging
 import os
 import re
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -35,6 +34,8 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
+
+from intern_data.io import atomic_path, atomic_write_text, file_sha256
 
 log = logging.getLogger(__name__)
 
@@ -201,28 +202,6 @@ class CacheKey:
         return f"{safe[0]}-{safe[1]}-{self.digest[:20]}"
 
 
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 22), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
-    try:
-        write(tmp_path)
-        with tmp_path.open("rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp_path, path)
-    except BaseException:
-        tmp_path.unlink(missing_ok=True)
-        raise
-
-
 class FeatureCache:
     """Feature files in ``root``, one entry per :class:`CacheKey`; layout and guarantees in the module doc.
 
@@ -259,7 +238,7 @@ class FeatureCache:
             raise FeatureCacheError(f"feature cache sidecar {meta_path} does not describe the key {key}")
         if not data_path.is_file():
             raise FeatureCacheError(f"feature cache file {data_path} is missing (its sidecar exists)")
-        if self.verify and _sha256_file(data_path) != meta.get("sha256"):
+        if self.verify and file_sha256(data_path) != meta.get("sha256"):
             raise FeatureCacheError(
                 f"feature cache file {data_path} fails its checksum (damaged or replaced)"
             )
@@ -303,16 +282,17 @@ class FeatureCache:
         self.root.mkdir(parents=True, exist_ok=True)
         data_path, meta_path = self.paths(key)
         tensors = {"features": feats, "labels": labels, "keys_json": keys_bytes}
-        _atomic_write(data_path, lambda p: save_file(tensors, str(p), metadata={"format": "pt"}))
+        with atomic_path(data_path) as tmp:
+            save_file(tensors, str(tmp), metadata={"format": "pt"})
         sidecar = {
             "key": key.as_dict(),
             "num_samples": int(feats.shape[0]),
             "dim": int(feats.shape[1]),
-            "sha256": _sha256_file(data_path),
+            "sha256": file_sha256(data_path),
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "meta": dict(meta or {}),
         }
-        _atomic_write(meta_path, lambda p: p.write_text(json.dumps(sidecar, indent=2, sort_keys=True)))
+        atomic_write_text(meta_path, json.dumps(sidecar, indent=2, sort_keys=True))
         return data_path
 
     def load_or_compute(

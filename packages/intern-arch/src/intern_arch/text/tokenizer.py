@@ -1,6 +1,6 @@
 """Byte-level BPE tokenizer for captions, trained offline with the ``tokenizers`` library.
 
-Up-A-G's text side (paper sec. 5, after CLIP and DeCLIP) uses a lower-cased BPE vocabulary of 49,408
+The text side of Up-A-G (paper sec. 5, after CLIP and DeCLIP) uses a lower-cased BPE vocabulary of 49,408
 tokens plus a mask token for MLM, a start and an end-of-text token, and a context of 77 tokens. Here
 the vocabulary is trained on the run's own caption corpus and saved as ``tokenizer.json`` in the run
 folder, so nothing is downloaded.
@@ -13,8 +13,6 @@ from pathlib import Path
 
 import torch
 from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
-
-from intern_data.shards.index import atomic_write_bytes
 
 SOT = "<|startoftext|>"
 EOT = "<|endoftext|>"
@@ -116,10 +114,11 @@ class TextTokenizer:
         return self.tokenizer.decode(ids, skip_special_tokens=True)
 
     def save(self, folder: str | Path) -> Path:
-        """Write ``folder/tokenizer.json`` atomically; returns its path."""
+        """Write ``folder/tokenizer.json``; returns its path. (Writers of a hand-over or run folder write
+        the folder atomically: :func:`intern_arch.checkpoint.atomic_folder`.)"""
         path = Path(folder) / TOKENIZER_FILE
         path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_bytes(path, self.tokenizer.to_str(pretty=True).encode())
+        path.write_text(self.tokenizer.to_str(pretty=True))
         return path
 
     @classmethod

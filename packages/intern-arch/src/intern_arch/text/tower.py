@@ -1,12 +1,13 @@
-"""Up-A-G's text tower: a transformer encoder built from a ``transformers`` config, never downloaded.
+"""The text tower of INTERN's image-text models: a transformer encoder from a ``transformers`` config,
+never downloaded.
 
 The paper's text encoder has CLIP's sizes (12 layers, width 512, 8 heads, context 77, a 49,408-token
 BPE vocabulary plus a mask token) and takes its feature at the end-of-text token. CLIP's text model
 is causal, which suits contrastive pooling at EOT but leaves MLM seeing only the left context of a
 masked token. So the tower is a BERT encoder (``BertModel``, bidirectional, dropout off as in CLIP)
-with CLIP's sizes: padding is masked out of attention, the pooled feature is the final state at
-``eot_index`` (as CLIP pools), and ``MLMHead`` reads every token state, so masked tokens are
-predicted from both sides as in BERT-style MLM (DeCLIP adds MLM to the same text encoder).
+with CLIP's sizes: padding is masked out of attention and the pooled feature is the final state at
+``eot_index`` (as CLIP pools); an MLM head reading every token state predicts masked tokens from both
+sides, as in BERT (DeCLIP adds MLM to the same text encoder).
 """
 
 from __future__ import annotations
@@ -76,22 +77,3 @@ class TextTower(nn.Module):
     ) -> torch.Tensor:
         """Text features in the joint space (``B x embed_dim``, not normalised)."""
         return self.proj(self(input_ids, attention_mask, eot_index)[0])
-
-
-class MLMHead(nn.Module):
-    """Linear map from token states to vocabulary logits, optionally tied to the token embedding."""
-
-    def __init__(self, width: int, vocab_size: int, tied: nn.Embedding | None = None) -> None:
-        super().__init__()
-        self.decoder = nn.Linear(width, vocab_size)
-        if tied is not None:
-            if tied.weight.shape != self.decoder.weight.shape:
-                raise ValueError(
-                    f"tied embedding is {tuple(tied.weight.shape)}, need ({vocab_size}, {width})"
-                )
-            self.decoder.weight = tied.weight
-        nn.init.zeros_(self.decoder.bias)
-
-    def forward(self, states: torch.Tensor) -> torch.Tensor:
-        """Logits ``... x vocab_size`` for token states ``... x width``."""
-        return self.decoder(states)
