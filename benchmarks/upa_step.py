@@ -1,8 +1,8 @@
 """Training samples/s of full Up-A-G (all losses, STS queue) against plain CLIP on the same model and batch.
 
-Both are :class:`~intern_pretrain.stages.upa_g.UpaGModule` built from ``conf/stage/upa_g.yaml``: ``full``
-as configured (two image views, the EDA text view, SimSiam, MLM, STS with a full queue), ``clip`` with
-the extra terms off (what ``experiment=clip_baseline`` does). One training step is the module's
+Both are :class:`~intern_pretrain.upa_g.UpaGModule` instantiated from the app's composed config as the
+stage does: ``full`` the stage's defaults (two image views, the EDA text view, SimSiam, MLM, STS with a
+full queue), ``clip`` with ``experiment=clip_baseline`` (the one CLIP term). One training step is the module's
 ``training_step`` (tokenising, MLM masking, both towers, the loss), backward, the configured optimiser's
 step and the logit-scale clamp, on one fixed batch of world image-text samples already augmented (data
 loading is not timed). The two are interleaved over ``--repeats`` and the best of each is kept.
@@ -21,38 +21,33 @@ import argparse
 import contextlib
 import time
 import warnings
-from pathlib import Path
 from typing import Any
 
 import torch
-import yaml
+from hydra import compose, initialize_config_dir
+from hydra.utils import instantiate
+from omegaconf import DictConfig
 
 import intern_arch
+from intern_app import config_dir
 from intern_arch.profile import count_flops
+from intern_arch.text import train_tokenizer
 from intern_data.world import generate
-from intern_pretrain.stages.upa_g import UpaGModule, view_transform
-from intern_pretrain.text import train_tokenizer
-
-STAGE_YAML = Path(__file__).resolve().parents[1] / "conf" / "stage" / "upa_g.yaml"
-EXTRA_TERMS = ("multi_view_image", "multi_view_text", "simsiam", "mlm", "sts")
+from intern_pretrain.upa_g import EDA, UpaGTransform
 
 
-def stage_settings(img_size: int, clip: bool) -> dict[str, Any]:
-    """``conf/stage/upa_g.yaml`` at ``img_size``; ``clip``: every extra term off."""
-    settings = yaml.safe_load(STAGE_YAML.read_text())
-    settings["img_size"] = img_size
-    settings["eval"]["dataset"] = None
-    if clip:
-        settings["losses"] = dict.fromkeys(EXTRA_TERMS, False)
-    return settings
+def stage_config(img_size: int, clip: bool) -> DictConfig:
+    """The pretrain app's ``stage`` (Up-A-G) at ``img_size``; ``clip``: ``experiment=clip_baseline``."""
+    overrides = ["stage=upa_g", f"model.img_size={img_size}"] + (["experiment=clip_baseline"] if clip else [])
+    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
+        return compose("pretrain", overrides=overrides).stage
 
 
-def make_batch(
-    settings: dict[str, Any], batch: int, img_size: int, seed: int
-) -> tuple[dict[str, Any], list[str]]:
+def make_batch(stage: DictConfig, batch: int, img_size: int, seed: int) -> tuple[dict[str, Any], list[str]]:
     """One augmented world image-text batch with both image and text views, and captions for the BPE."""
-    both_views = {**settings["losses"], "multi_view_image": True, "multi_view_text": True}
-    transform = view_transform({**settings, "img_size": img_size, "losses": both_views})
+    data = stage.data
+    eda = EDA(alpha=data.eda_alpha, operations=tuple(data.eda_operations))
+    transform = UpaGTransform(img_size, eda, scale=tuple(data.scale), hflip=data.hflip, color=data.color)
     torch.manual_seed(seed)
     samples = list(generate("world_captions", "train", max(batch, 512), seed=seed, img_size=img_size))
     captions = [text for sample in samples for text in sample["text"]]
@@ -70,25 +65,23 @@ class Variant:
     """A module, its optimiser and a step on a fixed batch."""
 
     def __init__(
-        self,
-        name: str,
-        model: str,
-        settings: dict[str, Any],
-        tokenizer: Any,
-        device: torch.device,
-        bf16: bool,
+        self, name: str, model: str, stage: DictConfig, tokenizer: Any, device: torch.device, bf16: bool
     ) -> None:
         torch.manual_seed(0)
         backbone = intern_arch.create_model(model, num_classes=0)
         self.name = name
-        self.module = UpaGModule(backbone, settings, tokenizer).to(device).train()
-        self.optimizer = self.module.configure_optimizers()["optimizer"]
-        self.views = 2 if settings["losses"]["multi_view_image"] else 1
+        self.module = instantiate(stage.module, backbone=backbone, tokenizer=tokenizer).to(device).train()
+        weight_decay = float(stage.module.optimizer.weight_decay)
+        groups = self.module.param_groups(weight_decay, weight_decay)
+        scale = {"params": [self.module.logit_scale.log_scale], "weight_decay": 0.0}
+        self.optimizer = self.module.optimizer_factory(groups["image"] + groups["text"] + [scale])
+        self.views = self.module.objective.image_views
         self.device = device
         self.bf16 = bf16
-        sts = self.module.criterion.sts
-        if sts is not None:  # steady state: a full queue
-            sts.queue.enqueue(torch.randn(sts.queue.size, sts.queue.features.shape[1], device=device))
+        for term in self.module.objective.terms.values():
+            queue = getattr(getattr(term, "loss", None), "queue", None)
+            if queue is not None:  # steady state: a full STS queue
+                queue.enqueue(torch.randn(queue.size, queue.features.shape[1], device=device))
 
     def step(self, batch: dict[str, Any]) -> None:
         autocast = (
@@ -142,15 +135,15 @@ def main() -> None:
     warnings.filterwarnings("ignore", message=".*self.log.*")
     device = torch.device(args.device)
 
-    full_settings = stage_settings(args.img_size, clip=False)
-    batch, captions = make_batch(full_settings, args.batch, args.img_size, seed=0)
-    tokenizer = train_tokenizer(captions, vocab_size=int(full_settings["text"]["vocab_size"]))
+    full = stage_config(args.img_size, clip=False)
+    batch, captions = make_batch(full, args.batch, args.img_size, seed=0)
+    tokenizer = train_tokenizer(captions, vocab_size=int(full.data.vocab_size))
     batch = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+    bf16 = args.precision == "bf16"
     variants = [
-        Variant("full Up-A-G", args.model, full_settings, tokenizer, device, args.precision == "bf16"),
-        Variant("plain CLIP", args.model, stage_settings(args.img_size, clip=True), tokenizer, device,
-                args.precision == "bf16"),
-    ]  # fmt: skip
+        Variant("full Up-A-G", args.model, full, tokenizer, device, bf16),
+        Variant("plain CLIP", args.model, stage_config(args.img_size, clip=True), tokenizer, device, bf16),
+    ]
     for variant in variants:
         for _ in range(args.warmup):
             variant.step(batch)

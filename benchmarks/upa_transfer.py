@@ -24,14 +24,15 @@ from intern_bench.results import load_results
 
 TASK = "gvb_world_cls"
 SPLITS = ("10pct", "100pct")
+TERMS = "stage/upa_g_terms@stage.module.objective"  # the objective's term list (conf/stage/upa_g_terms/)
 VARIANTS: dict[str, list[str]] = {
     "full": [],
     "clip": ["experiment=clip_baseline"],
-    "no_sts": ["stage.losses.sts=false"],
-    "no_mlm": ["stage.losses.mlm=false"],
-    "no_simsiam": ["stage.losses.simsiam=false"],
-    "paper_views": ["stage.augment.scale=[0.2,1.0]", "stage.augment.color=true"],
-    "mixed_optimizer": ["stage.optimizer=mixed"],
+    "no_sts": [f"{TERMS}=[multi_view_clip,simsiam,mlm]"],
+    "no_mlm": [f"{TERMS}=[multi_view_clip,simsiam,sts]"],
+    "no_simsiam": [f"{TERMS}=[multi_view_clip,mlm,sts]"],
+    "paper_views": ["stage.data.scale=[0.2,1.0]", "stage.data.color=true"],
+    "mixed_optimizer": ["experiment=upa_g_mixed_optimizer"],
 }
 
 
@@ -40,8 +41,9 @@ def run_variant(name: str, seed: int, steps: int, batch: int, root: Path, baseli
     run_dir = root / "runs" / f"{name}-seed{seed}"
     command = [
         sys.executable, "-m", "intern_pretrain", "stage=upa_g", f"seed={seed}",
-        f"stage.batch_size={batch}", f"stage.samples_per_epoch={steps * batch}", "trainer.max_epochs=1",
-        "stage.eval.dataset=null", "+trainer.limit_val_batches=0", "+trainer.enable_progress_bar=false",
+        f"stage.data.batch_size={batch}", f"stage.data.samples_per_epoch={steps * batch}",
+        "trainer.max_epochs=1",
+        "stage.callbacks.probe=null", "+trainer.limit_val_batches=0", "+trainer.enable_progress_bar=false",
         f"evaluate.tasks=[{TASK}]", f"evaluate.splits=[{','.join(SPLITS)}]", f"evaluate.baseline={baseline}",
         *VARIANTS[name], f"hydra.run.dir={run_dir}",
     ]  # fmt: skip

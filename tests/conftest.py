@@ -64,6 +64,13 @@ def compose_app_once(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Calla
     _reset_hydra()
 
 
+@pytest.fixture(scope="session")
+def intern_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One INTERN_ROOT for the session: the world's datasets, proposals and regime manifests are made
+    once under its cache/ and reused by every test that asks for the same ones."""
+    return tmp_path_factory.mktemp("intern_root")
+
+
 @pytest.fixture(scope="module")
 def one_thread() -> Iterator[None]:
     """Torch on one thread for a module (these CPUs are shared; two threads on a busy core thrash)."""

@@ -87,7 +87,8 @@ def test_run_writes_its_folder_and_says_what_is_missing(tmp_path: Path) -> None:
     result = run("intern_pretrain", "stage=upg", "model=mnb4", cwd=tmp_path)
     assert result.returncode == 2
     assert result.stderr.splitlines() == [
-        "intern_pretrain: stage 'upg' is not implemented yet; it arrives with the Up-G issue"
+        "intern_pretrain: stage 'upg' is not implemented yet: intern_pretrain.upg.Generalist does not exist "
+        "(paper section 7)"
     ]
     folder = Path(result.stdout.split("run folder: ")[1].splitlines()[0])
     assert folder.parent == tmp_path / "runs" / "upg" / "mnb4"

@@ -12,7 +12,7 @@ import torch
 import intern_arch
 from intern_data.shards import decode_sample, iter_tar_samples, split_shards, write_shards
 from intern_data.world import generate
-from intern_pretrain.local import (
+from intern_pretrain.upa_l import (
     FALLBACK_STAGES,
     LEVEL_PROBS,
     AttachProposals,

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from intern_pretrain.callbacks import LossGuard
+from intern_pretrain.core.callbacks import LossGuard
 
 STEPS, SPIKE, DIM = 40, 25, 8
 

@@ -1,4 +1,5 @@
-"""Up-A-G losses on tiny tensors: references by hand, stop-gradient, queue mechanics, grouping."""
+"""Up-A-G losses and terms on tiny tensors: references by hand, stop-gradient, queue mechanics, the
+weighted sum of named terms."""
 
 from __future__ import annotations
 
@@ -8,14 +9,17 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from intern_pretrain.distributed import gather_with_grad, rank_offset_labels
-from intern_pretrain.losses import (
+from intern_pretrain.core import LogitScale, gather_with_grad, rank_offset_labels
+from intern_pretrain.upa_g import Objective, StepOutputs, TowerDims
+from intern_pretrain.upa_g.terms import (
     ClipLoss,
-    GroupSupervisionLoss,
-    LogitScale,
+    ContrastiveTerm,
+    MaskedLanguageTerm,
     MLMLoss,
     SimilarTextLoss,
+    SimilarTextTerm,
     SimSiamHead,
+    SimSiamTerm,
     TextFeatureQueue,
     mlm_loss,
     simsiam_loss,
@@ -163,64 +167,80 @@ def test_similar_text_loss_empty_then_filled() -> None:
     assert len(sts.queue) == 8  # no enqueue outside training
 
 
-def test_group_loss_plain_clip_equals_clip_loss() -> None:
-    group = GroupSupervisionLoss(
-        8, multi_view_image=False, multi_view_text=False, simsiam=False, mlm=False, sts=False
+DIMS = TowerDims(feature_dim=8, embed_dim=8, text_width=5, vocab_size=20)
+
+
+def _outputs(seed: int = 0, views: int = 2) -> StepOutputs:
+    g = torch.Generator().manual_seed(seed)
+    return StepOutputs(
+        image_features=[torch.randn(6, 8, generator=g) for _ in range(views)],
+        image_embeds=[_unit(6, 8, seed=seed + 10 + i) for i in range(views)],
+        text_embeds=[_unit(6, 8, seed=seed + 20 + i) for i in range(views)],
+        logit_scale=torch.tensor(1 / 0.07),
     )
-    img, txt = torch.randn(6, 8), torch.randn(6, 8)
-    total, parts = group([img], [txt])
-    expected = ClipLoss(normalize=True)(img, txt, group.logit_scale())
-    torch.testing.assert_close(total, expected)
-    assert set(parts) == {"cl/i0t0", "cl", "ics", "loss", "logit_scale"}
 
 
-def _views(seed: int = 0) -> dict[str, object]:
+def _with_mlm_copy(out: StepOutputs, term: MaskedLanguageTerm, seed: int = 0) -> StepOutputs:
     g = torch.Generator().manual_seed(seed)
     labels = torch.full((6, 5), -100)
     labels[:, 2] = torch.arange(6)
-    return {
-        "image_embeds": [torch.randn(6, 8, generator=g) for _ in range(2)],
-        "text_embeds": [torch.randn(6, 8, generator=g) for _ in range(2)],
-        "mlm_logits": torch.randn(6, 5, 20, generator=g),
-        "mlm_labels": labels,
-    }
+    out.text_copies[id(term)] = (torch.randn(6, 5, 5, generator=g), labels)
+    return out
 
 
-def test_group_loss_grouping_and_alpha_weighting() -> None:
-    v = _views()
-    imgs, txts = v["image_embeds"], v["text_embeds"]
-    group = GroupSupervisionLoss(8, simsiam_proj_dim=16, simsiam_pred_dim=4, queue_size=32, alpha=0.3)
-    group(**v)  # fills the queue with the captions
-    total, parts = group(**v)
-    scale = group.logit_scale()
-    clip = ClipLoss(normalize=True)
-    cl = torch.stack([clip(i, t, scale) for i in imgs for t in txts]).mean()
-    torch.testing.assert_close(parts["cl"], cl.detach())
-    torch.testing.assert_close(parts["mlm"], mlm_loss(v["mlm_logits"], v["mlm_labels"]))
-    ics = parts["cl"] + parts["simsiam"] + parts["mlm"]
-    torch.testing.assert_close(parts["ics"], ics)
-    assert float(parts["sts"]) > 0
-    torch.testing.assert_close(total.detach(), 0.7 * ics + 0.3 * parts["sts"])
-
-    summed = GroupSupervisionLoss(8, cl_reduction="sum", simsiam=False, mlm=False, sts=False)
-    _, sparts = summed(imgs, txts)
-    torch.testing.assert_close(sparts["cl"], 4 * cl.detach())
+def test_plain_clip_objective_equals_clip_loss() -> None:
+    objective = Objective({"cl": ContrastiveTerm(DIMS)})
+    out = _outputs(views=1)
+    total, parts = objective(out)
+    torch.testing.assert_close(total, ClipLoss()(out.image_embeds[0], out.text_embeds[0], out.logit_scale))
+    assert set(parts) == {"cl", "cl/i0t0", "loss"}
 
 
-def test_group_loss_all_parameters_get_gradients() -> None:
-    v = _views(1)
-    for t in (*v["image_embeds"], *v["text_embeds"], v["mlm_logits"]):
+def test_objective_is_the_weighted_sum_of_its_terms() -> None:
+    mlm = MaskedLanguageTerm(DIMS, weight=0.5)
+    objective = Objective({
+        "cl": ContrastiveTerm(DIMS, weight=0.5, image_views=2, text_views=2),
+        "simsiam": SimSiamTerm(DIMS, weight=0.5, proj_dim=16, pred_dim=4),
+        "mlm": mlm,
+        "sts": SimilarTextTerm(DIMS, weight=0.3, queue_size=32),
+    })  # fmt: skip
+    out = _with_mlm_copy(_outputs(), mlm)
+    objective(out)  # fills the queue with the captions
+    total, parts = objective(out)
+    clip = ClipLoss()
+    cl = torch.stack([clip(i, t, out.logit_scale) for i in out.image_embeds for t in out.text_embeds]).mean()
+    torch.testing.assert_close(parts["cl"], cl)
+    states, labels = out.copy_of(mlm)
+    chosen = labels != -100
+    torch.testing.assert_close(parts["mlm"], mlm_loss(mlm.head(states[chosen]), labels[chosen]).detach())
+    assert float(parts["sts"]) > 0 and (objective.image_views, objective.text_views) == (2, 2)
+    expected = 0.5 * (parts["cl"] + parts["simsiam"] + parts["mlm"]) + 0.3 * parts["sts"]
+    torch.testing.assert_close(total.detach(), expected)
+
+    summed = Objective({"cl": ContrastiveTerm(DIMS, image_views=2, text_views=2, reduction="sum")})
+    torch.testing.assert_close(summed(out)[1]["cl"], 4 * cl)
+
+
+def test_every_term_parameter_gets_a_gradient() -> None:
+    mlm = MaskedLanguageTerm(DIMS)
+    objective = Objective({
+        "cl": ContrastiveTerm(DIMS, image_views=2, text_views=2),
+        "simsiam": SimSiamTerm(DIMS, proj_dim=16, pred_dim=4),
+        "mlm": mlm,
+        "sts": SimilarTextTerm(DIMS, queue_size=32),
+    })  # fmt: skip
+    out = _with_mlm_copy(_outputs(1), mlm)
+    for t in (*out.image_embeds, *out.image_features):
         t.requires_grad_(True)
-    group = GroupSupervisionLoss(8, simsiam_proj_dim=16, simsiam_pred_dim=4, queue_size=32)
-    total, _ = group(**v)
-    total.backward()
-    assert all(p.grad is not None for p in group.parameters())
-    assert all(t.grad is not None for t in v["image_embeds"])
+    objective(out)[0].backward()
+    assert all(p.grad is not None for p in objective.parameters())
+    assert all(t.grad is not None for t in out.image_embeds)
 
 
-def test_group_loss_rejects_missing_inputs() -> None:
-    group = GroupSupervisionLoss(8, simsiam=False, sts=False)
-    with pytest.raises(ValueError, match="mlm"):
-        group([torch.randn(2, 8)] * 2, [torch.randn(2, 8)] * 2)
+def test_term_settings_are_checked() -> None:
+    with pytest.raises(ValueError, match="reduction"):
+        ContrastiveTerm(DIMS, reduction="max")
     with pytest.raises(ValueError, match="views"):
-        group([torch.randn(2, 8)], [torch.randn(2, 8)] * 2)
+        ContrastiveTerm(DIMS, image_views=3)
+    with pytest.raises(ValueError, match="at least one term"):
+        Objective({})

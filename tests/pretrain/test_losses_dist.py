@@ -22,7 +22,9 @@ import torch.multiprocessing as mp
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel as DDP
 
-from intern_pretrain.losses import ClipLoss, GroupSupervisionLoss, LogitScale
+from intern_pretrain.core import LogitScale
+from intern_pretrain.upa_g import Objective, StepOutputs, TowerDims
+from intern_pretrain.upa_g.terms import ClipLoss, ContrastiveTerm, MaskedLanguageTerm
 
 pytestmark = pytest.mark.dist
 
@@ -44,22 +46,31 @@ class _ClipModel(nn.Module):
 
 
 class _GroupModel(nn.Module):
+    """Up-A-G's objective with two views of each and MLM (SimSiam is off: its BatchNorm statistics are
+    per process, SyncBatchNorm needs CUDA; STS queues are per process by design)."""
+
     def __init__(self) -> None:
         super().__init__()
         torch.manual_seed(1)
         self.img = nn.Linear(6, 4)
         self.txt = nn.Linear(5, 4)
-        self.mlm_head = nn.Linear(5, 11)
-        # SimSiam is off: its BatchNorm statistics are per process (SyncBatchNorm needs CUDA).
-        self.group = GroupSupervisionLoss(4, simsiam=False, sts=False)
+        self.scale = LogitScale()
+        dims = TowerDims(feature_dim=6, embed_dim=4, text_width=5, vocab_size=11)
+        self.mlm = MaskedLanguageTerm(dims)
+        self.objective = Objective(
+            {"cl": ContrastiveTerm(dims, image_views=2, text_views=2), "mlm": self.mlm}
+        )
 
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        imgs = [self.img(batch["img0"]), self.img(batch["img1"])]
-        txts = [self.txt(batch["txt0"]), self.txt(batch["txt1"])]
-        total, _ = self.group(
-            imgs, txts, mlm_logits=self.mlm_head(batch["tokens"]), mlm_labels=batch["labels"]
+        unit = torch.nn.functional.normalize
+        out = StepOutputs(
+            image_features=[batch["img0"], batch["img1"]],
+            image_embeds=[unit(self.img(batch["img0"]), dim=-1), unit(self.img(batch["img1"]), dim=-1)],
+            text_embeds=[unit(self.txt(batch["txt0"]), dim=-1), unit(self.txt(batch["txt1"]), dim=-1)],
+            logit_scale=self.scale(),
+            text_copies={id(self.mlm): (batch["tokens"], batch["labels"])},
         )
-        return total
+        return self.objective(out)[0]
 
 
 def _data() -> dict[str, torch.Tensor]:
@@ -136,7 +147,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_clip_and_group_loss_match_one_process(tmp_path: Path) -> None:
+def test_clip_and_objective_match_one_process(tmp_path: Path) -> None:
     mp.spawn(_worker, args=(_free_port(), str(tmp_path)), nprocs=WORLD, join=True)
     for rank in range(WORLD):  # each rank's largest difference from the one-process reference
         report = json.loads((tmp_path / f"rank{rank}.json").read_text())

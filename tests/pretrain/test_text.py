@@ -8,19 +8,10 @@ from pathlib import Path
 import pytest
 import torch
 
+from intern_arch.text import TOKENIZER_FILE, TextTokenizer, TextTower, TextTowerCfg, train_tokenizer
 from intern_data.world import generate
-from intern_pretrain.text import (
-    EDA,
-    IGNORE_INDEX,
-    TOKENIZER_FILE,
-    MLMHead,
-    TextTokenizer,
-    TextTower,
-    TextTowerCfg,
-    mask_tokens,
-    train_tokenizer,
-    world_synonyms,
-)
+from intern_pretrain.upa_g.eda import EDA, world_synonyms
+from intern_pretrain.upa_g.terms import IGNORE_INDEX, MLMHead, mask_tokens
 
 
 @pytest.fixture(scope="module")

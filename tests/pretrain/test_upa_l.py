@@ -1,7 +1,8 @@
-"""Up-A-L stage: build from an Up-A-G hand-over, a short fit, the export and its Faster R-CNN hand-over."""
+"""Up-A-L: data and module from an Up-A-G hand-over, a short fit, the hand-over with neck and box head."""
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -9,46 +10,38 @@ import lightning as L
 import pytest
 import torch
 from omegaconf import OmegaConf
-from safetensors.torch import load_file
 
 import intern_arch
+from intern_arch import build_faster_rcnn, load_handover
 from intern_arch.checkpoint import read_config
-from intern_pretrain.local import momentum_at, proposals_path
-from intern_pretrain.stages import upa_l
+from intern_pretrain.upa_l import UpaLModule, local_views_data, momentum_at, proposals_path
+from intern_transfer.schedules import warmup_cosine
 
 CONF = Path(__file__).resolve().parents[2] / "conf"
 STEPS = 3
+SMALL = {"fpn_channels": 32, "head_dim": 64, "proj_hidden": 128, "proj_dim": 32, "pred_hidden": 128}
 
 
-def make_cfg(tmp: Path) -> Any:
-    """The stage's own yaml, shrunk for the test, over a tiny world image-text set in ``tmp``."""
-    stage = OmegaConf.load(CONF / "stage" / "upa_l.yaml")
-    stage.merge_with(
-        {
-            "batch_size": 4,
-            "num_workers": 0,
-            "shuffle_buffer": 8,
-            "samples_per_epoch": 8,
-            "byol": {
-                "fpn_channels": 32,
-                "head_dim": 64,
-                "proj_hidden": 128,
-                "proj_dim": 32,
-                "pred_hidden": 128,
-            },
-        }
-    )
-    data = {
-        "name": "world_captions",
-        "source": "world",
-        "task": "image-text",
-        "splits": ["train"],
-        "seed": 0,
-        "img_size": 64,
-        "sizes": {"train": 16},
-        "cache_dir": str(tmp / "cache"),
+def build(tmp: Path, backbone: torch.nn.Module) -> tuple[UpaLModule, Any]:
+    """The stage's own data and module settings (conf/stage/upa_l.yaml), shrunk, over a tiny world
+    image-text set in ``tmp``."""
+    stage = OmegaConf.to_container(OmegaConf.load(CONF / "stage" / "upa_l.yaml"))
+    source = {"name": "world_captions", "source": "world", "task": "image-text", "splits": ["train"],
+              "seed": 0, "img_size": 64, "sizes": {"train": 16}, "cache_dir": str(tmp / "cache")}  # fmt: skip
+    settings = {k: v for k, v in stage["data"].items() if k != "_target_"}
+    settings.update(batch_size=4, shuffle_buffer=8, samples_per_epoch=8)
+    data = local_views_data(source=source, run_dir=tmp, seed=0, backbone=backbone, **settings)
+    options = {
+        k: v
+        for k, v in stage["module"].items()
+        if k not in ("_target_", "_convert_", "optimizer", "scheduler")
     }
-    return OmegaConf.create({"seed": 0, "stage": stage, "data": data})
+    module = UpaLModule(
+        backbone, **{**options, **SMALL, "seed": 0},
+        optimizer=functools.partial(torch.optim.AdamW, lr=1e-3, weight_decay=1e-5),
+        scheduler=functools.partial(warmup_cosine, warmup_steps=1),
+    )  # fmt: skip
+    return module, data.datamodule
 
 
 class Snapshot(L.Callback):
@@ -73,8 +66,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     tmp = tmp_path_factory.mktemp("upa_l")
     torch.manual_seed(0)
     intern_arch.save_pretrained(intern_arch.create_model("mnb_test"), tmp / "upa_g", stage="upa_g")
-    cfg = make_cfg(tmp)
-    module, datamodule = upa_l.build(cfg, tmp / "upa_g")
+    module, datamodule = build(tmp, load_handover(tmp / "upa_g").backbone)
     before = {
         "backbone": clone_state(module.backbone),
         "fpn": clone_state(module.model.fpn.fpn),
@@ -92,10 +84,9 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         callbacks=[snapshot],
     )
     trainer.fit(module, datamodule=datamodule)
-    export = upa_l.export(module, tmp / "export")
+    export = module.export(tmp / "export", stage="upa_l", parent=str(tmp / "upa_g"))
     return {
         "tmp": tmp,
-        "cfg": cfg,
         "module": module,
         "datamodule": datamodule,
         "trainer": trainer,
@@ -135,30 +126,32 @@ def test_reader_position_is_in_the_datamodule_state(run: dict[str, Any]) -> None
     assert position["epoch"] * len(run["trainer"].train_dataloader) + position["batches"] == STEPS
 
 
-def test_export_loads_back_and_initialises_faster_rcnn(run: dict[str, Any]) -> None:
+def test_export_holds_neck_and_box_head_and_starts_a_faster_rcnn(run: dict[str, Any]) -> None:
     module, folder = run["module"], run["export"]
-    assert sorted(p.name for p in folder.iterdir()) == sorted(
-        ["config.json", "model.safetensors", upa_l.NECK_HEAD_WEIGHTS, upa_l.NECK_HEAD_CONFIG]
-    )
+    assert sorted(p.name for p in folder.iterdir()) == ["config.json", "heads", "model.safetensors", "neck"]
     assert not [p for p in folder.parent.iterdir() if p.name.startswith(".export")]  # no temp left
     config = read_config(folder)
     assert config["stage"] == "upa_l" and config["parent"] == str(run["tmp"] / "upa_g")
-    backbone = intern_arch.from_pretrained(folder)
+    handover = load_handover(folder)
     own = module.backbone.state_dict()
-    assert all(torch.equal(v, own[k]) for k, v in backbone.state_dict().items())
+    assert all(torch.equal(v, own[k]) for k, v in handover.backbone.state_dict().items())
+    for trained, loaded in (
+        (module.model.fpn.fpn, handover.neck.fpn),
+        (module.model.head, handover.heads["box"]),
+    ):
+        for (k, v), (k2, v2) in zip(trained.state_dict().items(), loaded.state_dict().items(), strict=True):
+            assert k == k2 and torch.equal(v, v2), k
+    assert handover.neck.names == ["P2", "P3", "P4", "P5"]
 
-    state, description = upa_l.load_neck_head(folder)
-    assert state.keys() == load_file(str(folder / upa_l.NECK_HEAD_WEIGHTS)).keys()
-    expected = {f"backbone.fpn.{k}": v for k, v in module.model.fpn.fpn.state_dict().items()}
-    expected |= {f"roi_heads.box_head.{k}": v for k, v in module.model.head.state_dict().items()}
-    assert state.keys() == expected.keys()
-    assert all(torch.equal(state[k], expected[k]) for k in expected)
-    assert description["tensors"] == {k: list(v.shape) for k, v in expected.items()}
-    assert description["fpn"]["levels"] == ["P2", "P3", "P4", "P5"]
-
-    detector = upa_l.init_faster_rcnn(folder, num_classes=5, min_size=64, max_size=64).eval()
+    detector = build_faster_rcnn(handover.backbone, 5, min_size=64, max_size=64, neck=handover.neck,
+                                 box_head=handover.heads["box"]).eval()  # fmt: skip
     loaded = detector.state_dict()
-    assert all(torch.equal(loaded[k], v) for k, v in state.items())
+    assert all(
+        torch.equal(loaded[f"backbone.fpn.{k}"], v) for k, v in module.model.fpn.fpn.state_dict().items()
+    )
+    assert all(
+        torch.equal(loaded[f"roi_heads.box_head.{k}"], v) for k, v in module.model.head.state_dict().items()
+    )
     assert all(torch.equal(loaded[f"backbone.body.backbone.{k}"], v) for k, v in own.items())
     with torch.no_grad():
         (out,) = detector([torch.rand(3, 64, 64)])
@@ -166,19 +159,20 @@ def test_export_loads_back_and_initialises_faster_rcnn(run: dict[str, Any]) -> N
 
 
 def test_proposals_computed_once_and_reused(run: dict[str, Any]) -> None:
-    _, datamodule = run["module"], run["datamodule"]
+    datamodule = run["datamodule"]
     sidecar = proposals_path(datamodule.roots[0], "train")
     assert sidecar.is_file()
     stamp = sidecar.stat().st_mtime_ns
-    _, again = upa_l.build(run["cfg"], run["tmp"] / "upa_g")
+    _, again = build(run["tmp"], run["module"].backbone)
     assert again.roots == datamodule.roots
     assert sidecar.stat().st_mtime_ns == stamp
     assert again.proposals().keys() == datamodule.proposals().keys()
 
 
 def test_size_levels_follow_each_views_side(run: dict[str, Any]) -> None:
-    module = upa_l.UpaLModule(
+    module = UpaLModule(
         run["module"].backbone,
+        optimizer=torch.optim.AdamW,
         fpn_channels=16,
         head_dim=32,
         proj_hidden=32,

@@ -1,0 +1,38 @@
+"""The ``python -m intern_pretrain`` app's task: run the composed stage, report failures in one line."""
+
+from __future__ import annotations
+
+from omegaconf import DictConfig
+
+from intern_app import AppError, describe
+from intern_arch import CheckpointError
+from intern_data.readers import ReaderError
+from intern_data.shards import ShardWriteError, SkipRateError
+from intern_data.sources import DataConfigError
+from intern_pretrain.app.evaluate import EvaluationError
+from intern_pretrain.app.run import run_stage
+from intern_pretrain.app.stages import StageUnavailable
+from intern_pretrain.core import StageConfigError
+
+__all__ = ["main"]
+
+FAILURES = (
+    StageUnavailable,
+    StageConfigError,
+    EvaluationError,
+    CheckpointError,
+    DataConfigError,
+    ReaderError,
+    ShardWriteError,
+    SkipRateError,
+)
+
+
+def main(cfg: DictConfig) -> None:
+    """Run an upstream stage (its phases in order), export its hand-over and benchmark it."""
+    print(describe(cfg))
+    print(f"stage {cfg.stage.name} (paper {cfg.stage.paper_section}): {cfg.stage.description}")
+    try:
+        run_stage(cfg)
+    except FAILURES as err:
+        raise AppError(str(err)) from err

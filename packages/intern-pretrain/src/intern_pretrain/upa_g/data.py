@@ -1,0 +1,103 @@
+"""Up-A-G's data: the run's image-text shards, a BPE tokenizer trained on their captions, the views."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+
+from intern_arch.checkpoint import atomic_folder
+from intern_arch.text import TextTokenizer, train_tokenizer
+from intern_data.shards.codec import iter_tar_samples
+from intern_data.shards.index import split_shards
+from intern_data.sources import build_datamodule, prepare_shards
+from intern_pretrain.core import StageConfigError, StageData
+from intern_pretrain.upa_g.eda import EDA
+from intern_pretrain.upa_g.views import UpaGTransform
+
+__all__ = ["caption_tokenizer", "image_text_data", "iter_captions"]
+
+log = logging.getLogger(__name__)
+
+
+def iter_captions(root: str | Path, split: str = "train") -> Iterator[str]:
+    """Every caption of ``split`` in the shard folder ``root`` (read from the JSON members only)."""
+    for shard in split_shards(root, split):
+        for raw in iter_tar_samples(shard.url):
+            if "json" in raw:
+                yield from json.loads(raw["json"]).get("text", [])
+
+
+def caption_tokenizer(
+    folder: str | Path, root: str | Path, vocab_size: int, split: str = "train"
+) -> TextTokenizer:
+    """The run's tokenizer: ``folder/tokenizer.json`` when there (a resumed run), else a BPE trained on
+    the captions of ``split`` in ``root`` and saved there."""
+    folder = Path(folder)
+    if (folder / "tokenizer.json").is_file():
+        return TextTokenizer.load(folder)
+    tokenizer = train_tokenizer(iter_captions(root, split), vocab_size=vocab_size)
+    with atomic_folder(folder) as tmp:
+        tokenizer.save(tmp)
+    log.info("trained a %d-token BPE on the %s captions of %s", tokenizer.vocab_size, split, root)
+    return tokenizer
+
+
+def image_text_data(
+    *,
+    source: Mapping[str, Any],
+    run_dir: str | Path,
+    seed: int,
+    backbone: nn.Module | None = None,
+    img_size: int,
+    batch_size: int,
+    val_batch_size: int | None = None,
+    samples_per_epoch: int | None = None,
+    num_workers: int = 0,
+    shuffle_buffer: int = 256,
+    vocab_size: int = 49409,
+    scale: Sequence[float] = (0.2, 1.0),
+    hflip: float = 0.5,
+    color: bool = True,
+    eda_alpha: float = 0.1,
+    eda_operations: Sequence[str] = ("synonym", "swap", "delete"),
+) -> StageData:
+    """The image-text DataModule of ``source`` (views: :class:`UpaGTransform`, ImageNet statistics as
+    every intern-arch ``pretrained_cfg``) and the tokenizer the module's text tower is sized by.
+    ``backbone`` is part of every stage's data interface; Up-A-G's data does not need it.
+
+    ``samples_per_epoch`` draws that many samples per epoch with replacement (None: one pass over the
+    training split). Batches are dropped when short: the contrastive gathers need equal batches on
+    every rank.
+
+    Raises:
+        StageConfigError: ``source`` is not image-text data.
+    """
+    if source.get("task") != "image-text":
+        raise StageConfigError(
+            f"stage upa_g trains on image-text data; data {source.get('name')!r} "
+            f"has data.task={source.get('task')!r}"
+        )
+    root = prepare_shards(dict(source))
+    tokenizer = caption_tokenizer(Path(run_dir) / "tokenizer", root, vocab_size)
+    eda = EDA(alpha=eda_alpha, operations=tuple(eda_operations))
+    views = UpaGTransform(img_size, eda, scale=scale, hflip=hflip, color=color)
+    datamodule = build_datamodule(
+        dict(source),
+        root,
+        batch_size=batch_size,
+        val_batch_size=val_batch_size or batch_size,
+        num_workers=num_workers,
+        img_size=img_size,
+        shuffle_buffer=shuffle_buffer,
+        resampled=samples_per_epoch is not None,
+        samples_per_epoch=samples_per_epoch,
+        drop_last=True,
+        seed=seed,
+        train_transform=views,
+    )
+    return StageData(datamodule, {"tokenizer": tokenizer})
