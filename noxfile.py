@@ -25,8 +25,8 @@ def dev_requirement(name: str) -> str:
 def tests(session: nox.Session) -> None:
     """All five packages, editable, and the full test suite but `gpu`."""
     session.install(*TORCH)
-    # as scripts/install.sh: intern-pretrain with its `loggers` extra (TensorBoard, wandb)
-    extras = {"intern-pretrain": "[loggers]"}
+    # as scripts/install.sh: intern-pretrain and intern-bench with their `loggers` extra (TensorBoard, wandb)
+    extras = {"intern-pretrain": "[loggers]", "intern-bench": "[loggers]"}
     editable = [arg for package in PACKAGES for arg in ("-e", f"packages/{package}{extras.get(package, '')}")]
     session.install(*editable, "-r", "requirements-dev.txt")
     session.run("python", "-m", "pytest", "-m", MARKERS, *session.posargs)

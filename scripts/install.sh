@@ -26,5 +26,5 @@ $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recomme
     -e packages/intern-data \
     -e packages/intern-transfer \
     -e "packages/intern-pretrain[loggers]" \
-    -e packages/intern-bench \
+    -e "packages/intern-bench[loggers]" \
     -r requirements-dev.txt
