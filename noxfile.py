@@ -25,8 +25,13 @@ def dev_requirement(name: str) -> str:
 def tests(session: nox.Session) -> None:
     """All six packages, editable, and the full test suite but `gpu`."""
     session.install(*TORCH)
-    # as scripts/install.sh: intern-data with its app, intern-pretrain with its loggers (TensorBoard, wandb)
-    extras = {"intern-data": "[app]", "intern-pretrain": "[loggers]"}
+    # as scripts/install.sh: the data app, the text side, the loggers (TensorBoard, wandb)
+    extras = {
+        "intern-arch": "[text]",
+        "intern-data": "[app]",
+        "intern-pretrain": "[loggers]",
+        "intern-bench": "[loggers]",
+    }
     editable = [arg for package in PACKAGES for arg in ("-e", f"packages/{package}{extras.get(package, '')}")]
     session.install(*editable, "-r", "requirements-dev.txt")
     session.run("python", "-m", "pytest", "-m", MARKERS, *session.posargs)

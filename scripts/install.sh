@@ -34,5 +34,5 @@ fi
     -e "packages/intern-data[app]" \
     -e packages/intern-transfer \
     -e "packages/intern-pretrain[loggers]" \
-    -e packages/intern-bench \
+    -e "packages/intern-bench[loggers]" \
     -r requirements-dev.txt

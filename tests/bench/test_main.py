@@ -69,3 +69,4 @@ def test_dense_segmentation_cell_trains_a_head_on_the_frozen_backbone(
     assert result.protocol == "frozen_dense" and result.primary_metric == "miou"
     assert 0 <= result.metrics["miou"] <= 100
     assert (tmp_path / "cache" / "world" / "gvb_world_seg").is_dir()
+    assert not (tmp_path / "checkpoints").exists()  # callbacks=none: no checkpoints

@@ -101,6 +101,17 @@ def test_result_round_trip(tmp_path: Path) -> None:
     assert load_results(tmp_path)[0].value == 0.39
 
 
+def test_result_written_before_precision_and_devices_were_recorded_still_loads(tmp_path: Path) -> None:
+    result = make(UPG, "cls_a", "10pct", 70.0)
+    old = {k: v for k, v in result.to_json().items() if k not in ("precision", "devices")}
+    (tmp_path / "result.json").write_text(json.dumps(old))
+    (loaded,) = load_results(tmp_path)
+    assert (loaded.precision, loaded.devices) == ("32-true", 1) and loaded == result
+    (tmp_path / "result.json").write_text(json.dumps(old | {"devices": "2"}))
+    with pytest.raises(ResultFileError, match="field 'devices' should be int"):
+        load_results(tmp_path)
+
+
 def test_result_checks_primary_metric_and_directions() -> None:
     with pytest.raises(ValueError, match="primary metric 'miou'"):
         BenchResult("m", "fp", "t", "segmentation", "10pct", "h", 0, "p", {"acc": 1.0}, "miou", True)

@@ -171,3 +171,16 @@ def test_cached_features_reads_batches_only_on_a_miss(model: torch.nn.Module, tm
     second = cached_features(cache, model, batches(), **kwargs)
     assert len(reads) == 1 and torch.equal(first.features, second.features)
     assert cache.stats["hit"] == 1
+
+
+def test_autocast_dtype_is_part_of_the_cache_key(model: torch.nn.Module, tmp_path: Path) -> None:
+    images, labels = _images(5)
+    cache = FeatureCache(tmp_path)
+    kwargs = {"dataset": "toy", "split": "train", "preprocess": "none"}
+    fp32 = cached_features(cache, model, [(images, labels)], **kwargs)
+    bf16 = cached_features(cache, model, [(images, labels)], autocast_dtype=torch.bfloat16, **kwargs)
+    assert cache.stats["miss"] == 2 and not torch.equal(fp32.features, bf16.features)
+    sidecars = [json.loads(p.read_text())["key"] for p in tmp_path.glob("*.json")]
+    keys = sorted(key.get("autocast", "float32") for key in sidecars)
+    assert keys == ["bfloat16", "float32"]
+    assert "autocast" not in KEY.as_dict()  # float32 keys are those written before autocast was in the key

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -45,17 +46,26 @@ def describe(cfg: DictConfig) -> str:
 
 
 def run_app(
-    config_name: str, task: Callable[[DictConfig], None], prog: str, verbs: Verbs | None = None
+    config_name: str,
+    task: Callable[[DictConfig], None],
+    prog: str,
+    verbs: Verbs | None = None,
+    moved: Mapping[str, str] | None = None,
 ) -> None:
     """Run ``task`` as the Hydra app ``prog`` on ``conf/<config_name>.yaml`` and exit like a CLI.
 
     ``python -m <prog> <verb> ...`` runs a verb instead; ``--help`` lists the verbs and the config groups
-    the app reads. A bad override or an ``AppError`` from ``task`` ends the process with one line on
-    stderr and exit code 2. In a multirun every job runs; the failures are reported together at the end.
+    the app reads. ``moved`` maps config keys that no longer exist (glob patterns, ``stage.losses.*``) to
+    what replaced them, so an old command fails saying so. A bad override or an ``AppError`` from
+    ``task`` ends the process with one line on stderr and exit code 2. In a multirun every job runs;
+    the failures are reported together at the end.
     """
     argv = sys.argv[1:]
     if verbs is not None and argv[:1] and argv[0] in verbs.help:
         sys.exit(verbs.run(argv))
+    problem = moved_key(argv, moved or {})
+    if problem is not None:
+        fail(prog, problem)
     try:
         conf = config_dir()
     except FileNotFoundError as err:
@@ -86,6 +96,16 @@ def run_app(
         fail(prog, failures[0])
     if failures:
         fail(prog, f"{len(failures)} of {jobs} jobs failed; the first: {failures[0]}")
+
+
+def moved_key(argv: list[str], moved: Mapping[str, str]) -> str | None:
+    """Why an override of a key that no longer exists fails, naming its replacement; None if none does."""
+    for override in argv:
+        key = override.lstrip("+~").partition("=")[0]
+        for pattern, replacement in moved.items():
+            if fnmatch.fnmatchcase(key, pattern):
+                return f"'{override}': {key} is gone; {replacement}"
+    return None
 
 
 def fail(prog: str, message: str) -> NoReturn:

@@ -2,13 +2,25 @@
 
 python -m intern_bench checkpoint=<export> task=gvb_world_det split=10pct
 python -m intern_bench backbone=efficientnet_lite0 suite=real_small splits=[10pct,100pct]
+python -m intern_bench task=gvb_world_cls precision=bf16 logger=tensorboard trainer=gpu
+
+The app builds each cell's Trainer from the ``trainer`` (with ``precision``), ``logger`` and
+``callbacks`` groups and hands the library a factory of them (:func:`trainer_factory`).
 """
 
+import copy
 from pathlib import Path
+from typing import Any
 
+import lightning as L
+from hydra.errors import InstantiationException
+from hydra.utils import instantiate
+from lightning.fabric.utilities.exceptions import MisconfigurationException
+from lightning.pytorch.callbacks import ModelCheckpoint
 from omegaconf import DictConfig, OmegaConf
 
 from intern_app import AppError, Verbs, describe, run_app
+from intern_bench.execution import TrainerFactory
 from intern_bench.report import NoResultsError, render_report
 from intern_bench.runner import run_bench
 from intern_bench.task_data import MissingTaskDataError
@@ -16,6 +28,35 @@ from intern_bench.tasks import UnknownSuiteError, UnknownTaskError
 from intern_data.readers import ReaderError
 from intern_data.splits import SplitMismatchError
 from intern_transfer.backbones import BackboneSpecError
+
+
+def trainer_factory(cfg: DictConfig) -> TrainerFactory:
+    """Cell Trainers of ``cfg.trainer`` with the loggers of ``cfg.logger`` and the callbacks of
+    ``cfg.callbacks``, all made anew per cell: the cell's folder stands in for ``paths.output_dir``,
+    so its logs and checkpoints stay in it. Lightning checkpoints only if a callback asks to."""
+
+    def make(folder: Path, /, **overrides: Any) -> L.Trainer:
+        cell = copy.deepcopy(cfg)
+        cell.paths.output_dir = str(folder)
+        callbacks = _instances(cell.get("callbacks"))
+        trainer = instantiate(cell.trainer, _partial_=True)
+        return trainer(
+            logger=_instances(cell.get("logger")) or False,
+            callbacks=callbacks,
+            enable_checkpointing=any(isinstance(c, ModelCheckpoint) for c in callbacks),
+            **overrides,
+        )
+
+    return make
+
+
+def _instances(group: DictConfig | None) -> list[Any]:
+    """The objects of a group of ``_target_`` configs (``logger``, ``callbacks``)."""
+    return [instantiate(node) for node in (group or {}).values() if node is not None]
+
+
+def _one_line(err: Exception) -> str:
+    return " ".join(str(err).strip("'\"").split())
 
 
 def main(cfg: DictConfig) -> None:
@@ -27,7 +68,7 @@ def main(cfg: DictConfig) -> None:
         k: OmegaConf.to_container(v, resolve=True) if OmegaConf.is_config(v) else v for k, v in plain.items()
     }
     try:
-        results = run_bench(plain, out_dir)
+        results = run_bench(plain, out_dir, trainer_factory(cfg))
         written = render_report(out_dir, out_dir / "report")
     except (
         BackboneSpecError,
@@ -38,8 +79,11 @@ def main(cfg: DictConfig) -> None:
         SplitMismatchError,
         NoResultsError,
         ValueError,
+        InstantiationException,
     ) as err:
-        raise AppError(str(err).strip("'\"")) from err
+        raise AppError(_one_line(err)) from err
+    except MisconfigurationException as err:  # Lightning refusing the trainer, logger or callbacks groups
+        raise AppError(f"trainer: {_one_line(err)}") from err
     for result in results:
         print(f"{result.model} | {result.task} | {result.split} | {result.primary_metric} {result.value:.2f}")
     print(f"report: {written[0].parent}")
@@ -49,4 +93,5 @@ if __name__ == "__main__":
     from intern_bench.cli import VERB_HELP
     from intern_bench.cli import main as run_verb
 
-    run_app("bench", main, prog="intern_bench", verbs=Verbs(run_verb, VERB_HELP))
+    moved = {"accelerator": "choose trainer=cpu|gpu or trainer.accelerator"}
+    run_app("bench", main, prog="intern_bench", verbs=Verbs(run_verb, VERB_HELP), moved=moved)

@@ -1,7 +1,8 @@
 """Features of a shard split under a backbone's own preprocessing, through the on-disk feature cache.
 
-The cache key holds the backbone's fingerprint, the shard split's content hash and the preprocessing,
-so a changed model, re-made data or another resolution never reuses stale features. Features are
+The cache key holds the backbone's fingerprint, the shard split's content hash, the preprocessing and
+the autocast dtype, so a changed model, re-made data, another resolution or precision never reuses
+stale features. Features are
 computed once for the whole training split; percentage- and N-shot regimes pick rows by sample key.
 """
 
@@ -42,9 +43,11 @@ def split_features(
     cache: FeatureCache | None,
     batch_size: int = 64,
     num_workers: int = 0,
+    autocast_dtype: torch.dtype | None = None,
     progress: bool = False,
 ) -> Features:
-    """Pooled features of every sample of ``split`` in the shard folder ``root``, in shard order.
+    """Pooled features of every sample of ``split`` in the shard folder ``root``, in shard order, on
+    the model's device under ``torch.autocast`` with ``autocast_dtype`` (None: float32).
 
     ``model_id`` and ``preprocess_id`` (JSON-able) identify the model and what ``preprocess`` does in
     the cache key."""
@@ -67,6 +70,7 @@ def split_features(
         split=split,
         preprocess=preprocess_id,
         model_id=model_id,
+        autocast_dtype=autocast_dtype,
         progress=progress,
     )
 

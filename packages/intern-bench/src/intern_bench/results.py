@@ -66,6 +66,9 @@ class BenchResult:
         created: ISO 8601 timestamp of the run's end.
         duration_s: wall time of the run in seconds.
         curve: optional extra series (e.g. a precision-recall curve), kept as written.
+        precision: Lightning's precision of the run (``32-true``, ``bf16-mixed``, ``16-mixed``);
+            results written before it was recorded read as ``32-true``.
+        devices: how many devices the run used (1 in results written before it was recorded).
     """
 
     model: str
@@ -83,6 +86,8 @@ class BenchResult:
     created: str = field(default_factory=now_iso)
     duration_s: float = 0.0
     curve: dict[str, Any] | None = None
+    precision: str = "32-true"
+    devices: int = 1
 
     def __post_init__(self) -> None:
         if self.primary_metric not in self.metrics:
@@ -131,6 +136,10 @@ class BenchResult:
                 values["created"] = _typed(values["created"], str, "created")
             if "duration_s" in values:
                 values["duration_s"] = _number(values["duration_s"], "duration_s")
+            if "precision" in values:
+                values["precision"] = _typed(values["precision"], str, "precision")
+            if "devices" in values:
+                values["devices"] = _typed(values["devices"], int, "devices")
             return cls(**values)
         except (TypeError, ValueError) as err:
             raise ResultFileError(f"{origin}: {err}") from err

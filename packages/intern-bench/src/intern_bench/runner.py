@@ -3,8 +3,9 @@
 The backbone is ``checkpoint`` (an INTERN hand-over folder), else ``backbone`` (``timm:<name>`` with
 ``weights``, ``efficientnet_lite0``, a registered name), else the composed ``model`` config's
 registered model. Classification tasks run the linear probe of ``protocol``; dense tasks train the
-``dense`` head on the frozen backbone. Every result carries the full config, the backbone's
-fingerprint, the regime manifest's hash and the seed.
+``dense`` head on the frozen backbone. Both run under the cell's Trainer (:mod:`intern_bench.execution`).
+Every result carries the full config, the backbone's fingerprint, the regime manifest's hash, the seed,
+the precision and the device count.
 """
 
 from __future__ import annotations
@@ -14,8 +15,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import lightning as L
 import torch
 
+from intern_bench.execution import TrainerFactory, autocast_dtype, log_cell, plain_trainer, require_one_device
 from intern_bench.protocols.dense import PRIMARY_KEYS, run_dense
 from intern_bench.protocols.linear_probe import run_linear_probe
 from intern_bench.report import tsne_plot
@@ -23,6 +26,7 @@ from intern_bench.results import BenchResult, metric_higher_is_better, save
 from intern_bench.task_data import task_shards
 from intern_bench.tasks import TaskSpec, get_task
 from intern_data.shards import load_index
+from intern_data.splits import SplitManifest
 from intern_transfer.backbones import LoadedBackbone, load_backbone
 from intern_transfer.probe import FeatureCache
 
@@ -42,57 +46,101 @@ def _class_names(spec: TaskSpec, root: Path) -> list[str]:
     return list(space["classes"]) if space else [str(i) for i in range(spec.num_classes or 0)]
 
 
+Outcome = tuple[dict[str, float], SplitManifest, str, str]
+"""A cell's (metrics, regime manifest, primary metric, protocol name)."""
+
+
+def _probe_cell(
+    cfg: Mapping[str, Any],
+    loaded: LoadedBackbone,
+    display: str,
+    spec: TaskSpec,
+    root: Path,
+    rule: str,
+    trainer: L.Trainer,
+    out_dir: Path,
+) -> Outcome:
+    """The linear probe of ``protocol`` on features extracted on the Trainer's device and precision."""
+    protocol, seed = cfg["protocol"], int(cfg["seed"])
+    loaded.model.to(trainer.strategy.root_device)
+    outcome = run_linear_probe(
+        loaded.model,
+        loaded.preprocess,
+        loaded.fingerprint,
+        loaded.preprocess_cfg,
+        train=(root, spec.splits["train"]),
+        test=(root, spec.splits["test"]),
+        rule=rule,
+        num_classes=int(spec.num_classes),
+        metric=spec.metric,
+        protocol=protocol,
+        seed=seed,
+        cache=FeatureCache(Path(cfg["cache_dir"]) / "features"),
+        batch_size=int(protocol["feature_batch_size"]),
+        autocast_dtype=autocast_dtype(trainer),
+        progress=bool(cfg.get("progress", True)),
+    )
+    probe = outcome.details["probe"]
+    cell = {"model": display, "task": spec.name, "split": rule, "seed": seed, "protocol": protocol["name"]}
+    chosen = {"precision": trainer.precision, "strategy": probe["strategy"], "head": probe["hparams"]}
+    log_cell(trainer, outcome.metrics, {**cell, **chosen})
+    if cfg.get("tsne"):
+        feats, classes = outcome.test_features, _class_names(spec, root)
+        title = f"{display} on {spec.name} (test features)"
+        tsne_plot(feats.features, feats.labels, classes, title, out_dir / "tsne.png", seed=seed)
+    return outcome.metrics, outcome.manifest, spec.metric, protocol["name"]
+
+
+def _dense_cell(
+    cfg: Mapping[str, Any], loaded: LoadedBackbone, spec: TaskSpec, root: Path, rule: str, trainer: L.Trainer
+) -> Outcome:
+    """The ``dense`` head trained and tested with the Trainer."""
+    dense = cfg["dense"]
+    raw, manifest = run_dense(
+        loaded.backbone, spec, root, rule=rule, seed=int(cfg["seed"]), protocol=dense,
+        img_size=loaded.input_size, trainer=trainer,
+    )  # fmt: skip
+    scale = 1.0 if spec.type == "depth" else 100.0  # AP, MR and IoU in percent, RMSE in metres
+    metrics = {k: v * scale if not k.startswith("num_") else v for k, v in raw.items()}
+    name = "frozen_dense" if dense["freeze_backbone"] else "finetune"
+    return metrics, manifest, PRIMARY_KEYS[spec.type], name
+
+
+def _cell_trainer(
+    cfg: Mapping[str, Any], spec: TaskSpec, out_dir: Path, make_trainer: TrainerFactory
+) -> L.Trainer:
+    """The cell's Trainer, refused before any work when the cell cannot run under it."""
+    if spec.type == "classification":
+        trainer = make_trainer(out_dir)
+        autocast_dtype(trainer)  # a precision the probe cannot extract features in fails here
+    else:
+        progress = bool(cfg.get("progress", True))
+        trainer = make_trainer(out_dir, max_epochs=int(cfg["dense"]["epochs"]), enable_progress_bar=progress)
+    require_one_device(trainer)
+    return trainer
+
+
 def run_cell(
-    cfg: Mapping[str, Any], loaded: LoadedBackbone, display: str, task: str, rule: str, out_dir: Path
+    cfg: Mapping[str, Any],
+    loaded: LoadedBackbone,
+    display: str,
+    task: str,
+    rule: str,
+    out_dir: Path,
+    make_trainer: TrainerFactory = plain_trainer,
 ) -> BenchResult:
-    """Evaluate ``loaded`` on ``task`` under regime ``rule``; save and return the result."""
+    """Evaluate ``loaded`` on ``task`` under regime ``rule`` with ``make_trainer(out_dir)``'s Trainer
+    (dense cells: ``dense.epochs`` epochs); save and return the result."""
     start = time.perf_counter()
     spec = get_task(task)
+    trainer = _cell_trainer(cfg, spec, out_dir, make_trainer)
     root = task_shards(spec, data_root=cfg["data_root"], cache_dir=cfg["cache_dir"])
-    seed = int(cfg["seed"])
     out_dir.mkdir(parents=True, exist_ok=True)
     if spec.type == "classification":
-        protocol = cfg["protocol"]
-        outcome = run_linear_probe(
-            loaded.model,
-            loaded.preprocess,
-            loaded.fingerprint,
-            loaded.preprocess_cfg,
-            train=(root, spec.splits["train"]),
-            test=(root, spec.splits["test"]),
-            rule=rule,
-            num_classes=int(spec.num_classes),
-            metric=spec.metric,
-            protocol=protocol,
-            seed=seed,
-            cache=FeatureCache(Path(cfg["cache_dir"]) / "features"),
-            batch_size=int(protocol["feature_batch_size"]),
-            progress=bool(cfg.get("progress", True)),
-        )
-        metrics, manifest, primary, name = outcome.metrics, outcome.manifest, spec.metric, protocol["name"]
-        if cfg.get("tsne"):
-            feats = outcome.test_features
-            title = f"{display} on {task} (test features)"
-            tsne_plot(
-                feats.features, feats.labels, _class_names(spec, root), title, out_dir / "tsne.png", seed=seed
-            )
+        outcome = _probe_cell(cfg, loaded, display, spec, root, rule, trainer, out_dir)
     else:
-        dense = cfg["dense"]
-        trainer_kwargs = {
-            "accelerator": cfg.get("accelerator", "auto"),
-            "devices": 1,
-            "logger": False,
-            "enable_checkpointing": False,
-            "enable_progress_bar": bool(cfg.get("progress", True)),
-            "default_root_dir": str(out_dir),
-        }
-        raw, manifest = run_dense(
-            loaded.backbone, spec, root, rule=rule, seed=seed, protocol=dense,
-            img_size=loaded.input_size, trainer_kwargs=trainer_kwargs,
-        )  # fmt: skip
-        scale = 1.0 if spec.type == "depth" else 100.0  # AP, MR and IoU in percent, RMSE in metres
-        metrics = {k: v * scale if not k.startswith("num_") else v for k, v in raw.items()}
-        primary, name = PRIMARY_KEYS[spec.type], "frozen_dense" if dense["freeze_backbone"] else "finetune"
+        outcome = _dense_cell(cfg, loaded, spec, root, rule, trainer)
+    metrics, manifest, primary, protocol = outcome
     result = BenchResult(
         model=display,
         model_fingerprint=loaded.fingerprint,
@@ -100,20 +148,25 @@ def run_cell(
         task_type=spec.type,
         split=rule,
         split_hash=manifest.keys_hash,
-        seed=seed,
-        protocol=name,
+        seed=int(cfg["seed"]),
+        protocol=protocol,
         metrics={k: float(v) for k, v in metrics.items()},
         primary_metric=primary,
         higher_is_better=metric_higher_is_better(primary),
         config=dict(cfg),
         duration_s=time.perf_counter() - start,
+        precision=trainer.precision,
+        devices=trainer.world_size,
     )
     save(result, out_dir)
     return result
 
 
-def run_bench(cfg: Mapping[str, Any], out_dir: Path) -> list[BenchResult]:
-    """Every cell ``cfg`` asks for: ``suite`` (or ``task``) x ``splits`` (or ``split``)."""
+def run_bench(
+    cfg: Mapping[str, Any], out_dir: Path, make_trainer: TrainerFactory = plain_trainer
+) -> list[BenchResult]:
+    """Every cell ``cfg`` asks for: ``suite`` (or ``task``) x ``splits`` (or ``split``); each cell of
+    several runs in its own folder ``<out_dir>/<task>/<split>`` (see :func:`run_cell`)."""
     from intern_bench.tasks import get_suite
 
     torch.manual_seed(int(cfg["seed"]))
@@ -126,5 +179,5 @@ def run_bench(cfg: Mapping[str, Any], out_dir: Path) -> list[BenchResult]:
     for task in tasks:
         for rule in rules:
             folder = out_dir if single else out_dir / task / rule
-            results.append(run_cell(cfg, loaded, display, task, rule, folder))
+            results.append(run_cell(cfg, loaded, display, task, rule, folder, make_trainer))
     return results

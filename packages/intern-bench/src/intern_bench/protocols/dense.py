@@ -136,9 +136,10 @@ def run_dense(
     seed: int,
     protocol: Mapping[str, Any],
     img_size: int,
-    trainer_kwargs: Mapping[str, Any],
+    trainer: L.Trainer,
 ) -> tuple[dict[str, float], SplitManifest]:
-    """Train the task head on the regime's images, test once; returns (test metrics, manifest)."""
+    """Train the task head on the regime's images with ``trainer``, test once; returns (test metrics,
+    manifest)."""
     L.seed_everything(seed, workers=True)
     train_root, train_split, manifest = regime_shards(root, spec.splits["train"], rule, seed)
     task = "detection" if spec.type.endswith("detection") else spec.type
@@ -157,7 +158,6 @@ def run_dense(
         str(root), train_split=None, val_split=None, test_split=spec.splits["test"], **data_kwargs
     )
     module = build_adapter(backbone, spec, protocol, img_size)
-    trainer = L.Trainer(max_epochs=int(protocol["epochs"]), **trainer_kwargs)
     trainer.fit(module, datamodule=train)
     trainer.test(module, datamodule=test, verbose=False)
     results = {key: float(value) for key, value in module.test_results.items() if value.numel() == 1}

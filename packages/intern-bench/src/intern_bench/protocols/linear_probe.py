@@ -85,10 +85,14 @@ def run_linear_probe(
     seed: int = 0,
     cache: FeatureCache | None = None,
     batch_size: int = 64,
+    autocast_dtype: torch.dtype | None = None,
     progress: bool = False,
 ) -> ProbeOutcome:
-    """Probe ``model`` on a classification task; ``train``/``test`` are (shard folder, split) pairs."""
-    extract = {"cache": cache, "batch_size": batch_size, "progress": progress}
+    """Probe ``model`` on a classification task; ``train``/``test`` are (shard folder, split) pairs.
+
+    Features are extracted on the model's device under ``torch.autocast`` with ``autocast_dtype``
+    (None: float32); the heads train in float32."""
+    extract = dict(cache=cache, batch_size=batch_size, autocast_dtype=autocast_dtype, progress=progress)
     train_all = split_features(model, preprocess, model_id, preprocess_id, *train, **extract)
     test_feats = split_features(model, preprocess, model_id, preprocess_id, *test, **extract)
     manifest = regime_manifest(train[0], train[1], rule, seed)

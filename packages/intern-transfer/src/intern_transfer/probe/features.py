@@ -1,7 +1,7 @@
 """Frozen-backbone feature extraction and an on-disk feature cache (safetensors + JSON, no pickle).
 
 A linear probe trains many heads on the same features, so features are extracted once per (model,
-dataset, split, preprocessing) and kept on disk. An entry is two files in the cache folder:
+dataset, split, preprocessing, autocast dtype) and kept on disk. An entry is two files in the cache folder:
 
 - ``{dataset}-{split}-{digest}.safetensors``: ``features`` (float32 N x D), ``labels`` (int64 N) and
   ``keys_json`` (uint8: the UTF-8 JSON list of sample keys);
@@ -182,15 +182,21 @@ class CacheKey:
         split: split name (``train``, ``test``, or a manifest id such as ``train-10pct-<hash>``).
         preprocess: a description of the preprocessing (resize, crop, mean, std, interpolation, ...),
             as a string or any JSON-serialisable value.
+        autocast: the ``torch.autocast`` dtype the features were computed under (``"bfloat16"``,
+            ``"float16"``), None for float32.
     """
 
     model: str
     dataset: str
     split: str
     preprocess: Any
+    autocast: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return {"format_version": FORMAT_VERSION, **asdict(self)}
+        key = {"format_version": FORMAT_VERSION, **asdict(self)}
+        if self.autocast is None:  # float32 keys stay as they were before autocast was part of the key
+            del key["autocast"]
+        return key
 
     @property
     def digest(self) -> str:
@@ -323,13 +329,17 @@ def cached_features(
     split: str,
     preprocess: Any,
     model_id: str | None = None,
+    autocast_dtype: torch.dtype | None = None,
     **extract_kwargs: Any,
 ) -> Features:
     """:func:`extract_features` through ``cache`` (None: no cache); ``batches`` is only read on a miss.
 
-    ``model_id`` defaults to :func:`model_fingerprint` of ``backbone``.
+    ``model_id`` defaults to :func:`model_fingerprint` of ``backbone``; ``autocast_dtype`` is part of
+    the key, so features computed in bfloat16 are never reused for float32.
     """
+    extract_kwargs["autocast_dtype"] = autocast_dtype
     if cache is None:
         return extract_features(backbone, batches, **extract_kwargs)
-    key = CacheKey(model_id or model_fingerprint(backbone), dataset, split, preprocess)
+    autocast = None if autocast_dtype is None else str(autocast_dtype).removeprefix("torch.")
+    key = CacheKey(model_id or model_fingerprint(backbone), dataset, split, preprocess, autocast)
     return cache.load_or_compute(key, lambda: extract_features(backbone, batches, **extract_kwargs))
