@@ -98,11 +98,13 @@ def _dense_cell(
     dense = cfg["dense"]
     raw, manifest = run_dense(
         loaded.backbone, spec, root, rule=rule, seed=int(cfg["seed"]), protocol=dense,
-        img_size=loaded.input_size, trainer=trainer,
+        img_size=loaded.input_size, trainer=trainer, parts=loaded.parts,
     )  # fmt: skip
     scale = 1.0 if spec.type == "depth" else 100.0  # AP, MR and IoU in percent, RMSE in metres
     metrics = {k: v * scale if not k.startswith("num_") else v for k, v in raw.items()}
     name = "frozen_dense" if dense["freeze_backbone"] else "finetune"
+    if dense.get("init_heads"):
+        name += "_init_heads"
     return metrics, manifest, PRIMARY_KEYS[spec.type], name
 
 

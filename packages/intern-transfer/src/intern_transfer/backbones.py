@@ -35,7 +35,8 @@ from torch import Tensor, nn
 from torchvision.transforms import InterpolationMode, v2
 
 import intern_arch
-from intern_arch.checkpoint import WEIGHTS_NAME, CheckpointError, read_config
+from intern_arch import load_handover
+from intern_arch.checkpoint import WEIGHTS_NAME, CheckpointError
 from intern_transfer.efficientnet_lite import EfficientNetLite0
 from intern_transfer.probe.features import model_fingerprint
 
@@ -84,6 +85,8 @@ class LoadedBackbone:
         input_size: r.
         preprocess_cfg: what ``preprocess`` does, as JSON-able values (for cache keys and reports).
         missing_keys, unexpected_keys: of the ``weights`` file, if one was loaded.
+        parts: the hand-over's parts by name (``neck``, ``heads/box``, ``text``...), built around the
+            backbone; empty for other specs.
     """
 
     model: PooledBackbone
@@ -97,6 +100,7 @@ class LoadedBackbone:
     preprocess_cfg: dict[str, Any] = field(default_factory=dict)
     missing_keys: list[str] = field(default_factory=list)
     unexpected_keys: list[str] = field(default_factory=list)
+    parts: dict[str, nn.Module] = field(default_factory=dict)
 
     @property
     def backbone(self) -> nn.Module:
@@ -121,7 +125,7 @@ def load_backbone(
         CheckpointError: a weights file is missing, foreign or has a tensor of the wrong shape.
         MissingPackageError: EfficientNet-Lite0 is asked for without its PyPI packages.
     """
-    name, model = _build(spec, weights is not None, img_size)
+    name, model, parts = _build(spec, weights is not None, img_size)
     missing: list[str] = []
     unexpected: list[str] = []
     if weights is not None:
@@ -153,6 +157,7 @@ def load_backbone(
         preprocess_cfg=preprocess_cfg,
         missing_keys=missing,
         unexpected_keys=unexpected,
+        parts=parts,
     )
 
 
@@ -181,8 +186,11 @@ class _PyramidList:
         return list(self.model.forward_pyramid(x).values())
 
 
-def _build(spec: str | Path, has_weights: bool, img_size: int | None) -> tuple[str, nn.Module]:
-    """The model's name and the model, randomly initialised unless the spec itself carries weights."""
+def _build(
+    spec: str | Path, has_weights: bool, img_size: int | None
+) -> tuple[str, nn.Module, dict[str, nn.Module]]:
+    """The model's name, the model (randomly initialised unless the spec itself carries weights) and
+    the hand-over's parts when the spec is a hand-over folder."""
     text = str(spec)
     kind, _, rest = text.partition(":")
     if kind == "timm":
@@ -193,23 +201,24 @@ def _build(spec: str | Path, has_weights: bool, img_size: int | None) -> tuple[s
         default_cfg = timm.models.get_pretrained_cfg(rest)
         if img_size and default_cfg is not None and default_cfg.fixed_input_size:
             kwargs["img_size"] = img_size  # e.g. ViTs: position embeddings are sized at construction
-        return text, timm.create_model(rest, pretrained=False, **kwargs)
+        return text, timm.create_model(rest, pretrained=False, **kwargs), {}
     if kind == "intern" or (not rest and text in intern_arch.list_models()):
         name = rest if kind == "intern" else text
         if name not in intern_arch.list_models():
             raise BackboneSpecError(
                 f"intern-arch has no model {name!r}; it has {', '.join(intern_arch.list_models())}"
             )
-        return name, intern_arch.create_model(name)
+        return name, intern_arch.create_model(name), {}
     if kind in EFFICIENTNET_LITE0 and rest in ("", "random", "imagenet"):
         pretrained = rest != "random" and not has_weights
-        return "efficientnet_lite0" + (":random" if rest == "random" else ""), EfficientNetLite0(pretrained)
+        name = "efficientnet_lite0" + (":random" if rest == "random" else "")
+        return name, EfficientNetLite0(pretrained), {}
     path = Path(text).expanduser()
     if path.is_dir():
         if has_weights:
             raise BackboneSpecError(f"{path} is a hand-over folder with its own weights; do not pass weights")
-        config = read_config(path)
-        return f"{config['architecture']}@{path.name}", intern_arch.from_pretrained(path)
+        handover = load_handover(path)
+        return f"{handover.config['architecture']}@{path.name}", handover.backbone, handover.parts
     raise BackboneSpecError(
         f"cannot load backbone {text!r}: "
         + (f"{path} does not exist; " if ("/" in text or text.startswith((".", "~"))) else "")

@@ -9,6 +9,7 @@ saved and reused; the chosen images are written once as their own shard folder b
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -99,10 +100,33 @@ def task_metric(spec: TaskSpec) -> Callable[[], Metric]:
     raise ValueError(f"task {spec.name!r} ({spec.type}) is not a dense task")
 
 
+def handover_heads(parts: Mapping[str, nn.Module], spec: TaskSpec) -> dict[str, nn.Module]:
+    """The exported neck and box head a detection head starts from (``dense.init_heads``).
+
+    Raises:
+        ValueError: the task is not Faster R-CNN detection, or the backbone's hand-over lacks the parts.
+    """
+    if spec.type not in ("detection", "pedestrian_detection"):
+        raise ValueError(f"dense.init_heads=true starts a Faster R-CNN; task {spec.name!r} is {spec.type}")
+    if "neck" not in parts or "heads/box" not in parts:
+        held = ", ".join(parts) or "none"
+        raise ValueError(
+            "dense.init_heads=true needs a checkpoint whose hand-over has a neck and a heads/box part "
+            f"(an Up-A-L export); it holds: {held}"
+        )
+    # the box head trains in place: each cell starts from the exported weights
+    return {"neck": parts["neck"], "box_head": copy.deepcopy(parts["heads/box"])}
+
+
 def build_adapter(
-    backbone: nn.Module, spec: TaskSpec, protocol: Mapping[str, Any], img_size: int
+    backbone: nn.Module,
+    spec: TaskSpec,
+    protocol: Mapping[str, Any],
+    img_size: int,
+    parts: Mapping[str, nn.Module] | None = None,
 ) -> L.LightningModule:
-    """The adaptation module of ``spec``'s task type, frozen unless ``protocol.freeze_backbone`` is false."""
+    """The adaptation module of ``spec``'s task type, frozen unless ``protocol.freeze_backbone`` is false;
+    with ``protocol.init_heads`` the detector starts from the hand-over's ``parts`` (neck and box head)."""
     settings = {
         "freeze_backbone": bool(protocol.get("freeze_backbone", True)),
         "lr": float(protocol["lr"]),
@@ -111,11 +135,12 @@ def build_adapter(
         "warmup_steps": int(protocol.get("warmup_steps", 0)),
     }
     metric = task_metric(spec)
+    heads = handover_heads(parts or {}, spec) if protocol.get("init_heads") else {}
     if spec.type in ("detection", "pedestrian_detection"):
         kwargs = dict(protocol.get("detector_kwargs") or {})
         return DetectionAdapter(
             backbone, spec.num_classes + 1, metric, min_size=img_size, max_size=img_size,
-            detector_kwargs=kwargs, **settings,
+            detector_kwargs=kwargs, **heads, **settings,
         )  # fmt: skip
     if spec.type == "face_detection":
         kwargs = dict(protocol.get("detector_kwargs") or {})
@@ -137,9 +162,10 @@ def run_dense(
     protocol: Mapping[str, Any],
     img_size: int,
     trainer: L.Trainer,
+    parts: Mapping[str, nn.Module] | None = None,
 ) -> tuple[dict[str, float], SplitManifest]:
     """Train the task head on the regime's images with ``trainer``, test once; returns (test metrics,
-    manifest)."""
+    manifest). ``parts``: the backbone's hand-over parts, for ``protocol.init_heads``."""
     L.seed_everything(seed, workers=True)
     train_root, train_split, manifest = regime_shards(root, spec.splits["train"], rule, seed)
     task = "detection" if spec.type.endswith("detection") else spec.type
@@ -157,7 +183,7 @@ def run_dense(
     test = DATAMODULES[task](
         str(root), train_split=None, val_split=None, test_split=spec.splits["test"], **data_kwargs
     )
-    module = build_adapter(backbone, spec, protocol, img_size)
+    module = build_adapter(backbone, spec, protocol, img_size, parts)
     trainer.fit(module, datamodule=train)
     trainer.test(module, datamodule=test, verbose=False)
     results = {key: float(value) for key, value in module.test_results.items() if value.numel() == 1}

@@ -20,9 +20,10 @@ from typing import Any, Literal, Unpack
 
 from torch import Tensor, nn
 
-from intern_arch.heads import build_face_detector, build_faster_rcnn
+from intern_arch.heads import BoxHead, build_face_detector, build_faster_rcnn
 from intern_arch.heads.detection import FPN_ANCHOR_SIZES
 from intern_arch.heads.face import FACE_ANCHOR_SIZES
+from intern_arch.necks import FPN
 from intern_transfer.adapt.finetune import AdaptModule, AdaptSettings, MetricSpec
 
 DETECTION_DEFAULTS: AdaptSettings = {"lr": 0.02, "weight_decay": 1e-4}
@@ -43,6 +44,9 @@ class DetectionAdapter(AdaptModule):
         fpn_channels: Channels of the FPN levels.
         detector_kwargs: Further arguments of the torchvision model (e.g. ``box_detections_per_img``,
             ``score_thresh``).
+        neck, box_head: Faster R-CNN only: an FPN whose weights the detector's FPN starts from and the box
+            head to use (a hand-over's ``neck`` and ``heads/box``, as Up-A-L exports them); default
+            fresh ones.
         **settings: Freezing, optimiser and schedule (:class:`AdaptModule`); ``normalize`` must stay
             ``False``. The optimiser defaults to :data:`DETECTION_DEFAULTS`.
     """
@@ -62,6 +66,8 @@ class DetectionAdapter(AdaptModule):
         anchor_sizes: Sequence[float] | None = None,
         fpn_channels: int = 256,
         detector_kwargs: dict[str, Any] | None = None,
+        neck: FPN | None = None,
+        box_head: BoxHead | None = None,
         **settings: Unpack[AdaptSettings],
     ) -> None:
         if settings.get("normalize"):
@@ -76,7 +82,11 @@ class DetectionAdapter(AdaptModule):
         }
         if detector == "faster_rcnn":
             sizes = FPN_ANCHOR_SIZES if anchor_sizes is None else tuple(anchor_sizes)
-            self.model = build_faster_rcnn(backbone, num_classes, anchor_sizes=sizes, **common)
+            self.model = build_faster_rcnn(
+                backbone, num_classes, anchor_sizes=sizes, neck=neck, box_head=box_head, **common
+            )
+        elif neck is not None or box_head is not None:
+            raise ValueError("a neck or box head to start from is for detector='faster_rcnn' only")
         elif detector == "retinanet":
             sizes = FACE_ANCHOR_SIZES if anchor_sizes is None else tuple(anchor_sizes)
             self.model = build_face_detector(backbone, num_classes, anchor_sizes=sizes, **common)
