@@ -1,7 +1,7 @@
 """Training and inference images/s of MetaNet variants against timm peers, in one run.
 
-CPU (default here): small resolution, fp32. GPU: 224 px, bf16 autocast, channels_last, AdamW, as in
-``shared/reference/anchors.md``. Prints a table with each model's MACs, throughput, throughput per
+CPU (default here): small resolution, fp32. GPU: 224 px, bf16 autocast, channels_last, AdamW (timm's
+benchmark settings for peer throughput). Prints a table with each model's MACs, throughput, throughput per
 GMAC and its ratio to ``coatnet_0_rw_224`` measured in the same run.
 
     python benchmarks/arch_throughput.py                      # CPU, 64 px

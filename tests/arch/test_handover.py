@@ -3,7 +3,9 @@ text part left out (not failed) when its optional dependency is missing."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -99,3 +101,17 @@ def test_text_part_left_out_with_the_reason_when_its_extra_is_missing(
     assert loaded.parts == {} and "pip install 'intern-arch[text]'" in loaded.unavailable["text"]
     with pytest.raises(CheckpointError, match=r"part 'text' needs transformers, tokenizers"):
         load_handover(FIXTURES / "upa_g", parts=["text"])
+
+
+@pytest.mark.skipif("INTERN_SMOKE_EXPORT" not in os.environ, reason="nox -s arch_standalone sets it")
+def test_smoke_export_loads_with_what_is_installed() -> None:
+    """The export of ``stage=upa experiment=smoke`` read by intern-arch as installed: in the
+    ``arch_standalone`` session intern-arch alone, so the text side is left out with its reason."""
+    loaded = load_handover(os.environ["INTERN_SMOKE_EXPORT"])
+    assert set(loaded.parts) | set(loaded.unavailable) == {"text", "neck", "heads/box"}
+    assert ("text" in loaded.parts) == (importlib.util.find_spec("transformers") is not None)
+    detector = build_faster_rcnn(loaded.backbone, 5, min_size=64, max_size=64, neck=loaded.neck,
+                                 box_head=loaded.heads["box"]).eval()  # fmt: skip
+    with torch.no_grad():
+        (detections,) = detector([torch.rand(3, 64, 64)])
+    assert set(detections) == {"boxes", "scores", "labels"}

@@ -1,4 +1,4 @@
-"""Every registered backbone honours the contract of DESIGN.md and matches the paper's sizes."""
+"""Every registered backbone honours the backbone contract and matches the paper's sizes."""
 
 import pytest
 import timm

@@ -1,4 +1,4 @@
-"""intern_data.world: the embedded procedural world (DESIGN.md, "The embedded world").
+"""intern_data.world: the embedded procedural world (docs/architecture.md, "The embedded world").
 
 Fast tests check the contract sample by sample (schema, determinism, geometry, label spaces); the
 two ``slow`` tests check that the world is a fair test of pretraining: raw pixels are far from

@@ -1,4 +1,4 @@
-"""The one sample schema of GV-D, shared by every reader, shard and task (DESIGN.md, "Sample").
+"""The one sample schema of GV-D, shared by every reader, shard and task (docs/architecture.md).
 
 A sample is a plain ``dict``. Keys that do not apply are absent, never ``None``:
 

@@ -1,4 +1,4 @@
-"""The backbone contract shared by every intern-arch model (DESIGN.md, "Backbone")."""
+"""The backbone contract shared by every intern-arch model (docs/architecture.md, "The backbone contract")."""
 
 from torch import Tensor
 

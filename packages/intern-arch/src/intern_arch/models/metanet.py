@@ -3,7 +3,7 @@
 INTERN paper, section 4 and Table 8. A network is six stages, each one operator (MBConv, Fused-MBConv,
 global self-attention, local self-attention or cross-covariance attention) repeated ``depth`` times;
 variants are data (``MetaNetCfg``), not classes. Block designs follow the released MetaNet code
-(gv-benchmark ``metanet.py``) as restated in ``shared/reference/facts.md``.
+(OpenGVLab's gv-benchmark, ``metanet.py``).
 """
 
 from dataclasses import dataclass, field

@@ -1,4 +1,4 @@
-"""Small real classification tasks whose data ship in installed packages (DESIGN.md), no download.
+"""Small real classification tasks whose data ship in installed packages, no download.
 
 Sizes are those of the intern-data readers (`intern_data.readers.packaged`); ``digits`` and ``lfw``
 have no official split, so theirs is the readers' stratified split (seed 0, 20% test per class).

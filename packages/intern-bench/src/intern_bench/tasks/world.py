@@ -48,7 +48,7 @@ def _world_task(name: str) -> TaskSpec:
         metric=metric,
         source=DataSource("world", name),
         splits={split: split for split in dataset.sizes},
-        section="DESIGN.md (the embedded world)",
+        section="the embedded world (docs/architecture.md)",
         notes=f"domains {', '.join(dataset.domains)}; {dataset.img_size} px",
         suites=("world",),
     )

@@ -1,4 +1,4 @@
-"""Concepts and the taxonomy DAG of the GV-D label system (paper section 3, DESIGN.md "Label system").
+"""Concepts and the taxonomy DAG of the GV-D label system (paper section 3).
 
 A :class:`Concept` has a stable id (``wn:n02084071`` for a WordNet synset, any ``prefix:name`` for
 others), a display name, synonyms and the ids of its parents. A :class:`Taxonomy` holds concepts as

@@ -1,4 +1,4 @@
-"""Real labelled data that ships in packages (DESIGN.md): Fashion-MNIST, digits, LFW face/non-face.
+"""Real labelled data that ships in packages, no download: Fashion-MNIST, digits, LFW face/non-face.
 
 All three are small, grey (images 1 x H x W uint8) and need no download:
 

@@ -1,0 +1,44 @@
+"""Every ``experiment=*`` of the pretrain app composes and runs one batch (``debug=fdr``) on the CPU at a
+tiny size, so an experiment cannot rot unnoticed. GPU experiments run with ``trainer=cpu``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig
+
+from intern_app import config_dir
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+EXPERIMENTS = sorted(path.stem for path in (config_dir() / "experiment").glob("*.yaml"))
+
+
+def cpu_overrides(experiment: str) -> list[str]:
+    """Overrides that shrink the experiment's stage (each phase of a stage of phases) to a few images."""
+    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
+        stage: DictConfig = compose("pretrain", [f"experiment={experiment}"]).stage
+    phases = [f"{name}." for name in stage.get("phases") or []] or [""]
+    overrides = ["trainer=cpu", "model.img_size=32", "data.sizes={train:32,val:16}", "evaluate=null"]
+    for phase in phases:
+        data = stage[phase[:-1]].data if phase else stage.data
+        overrides += [f"stage.{phase}data.batch_size=4", f"stage.{phase}data.samples_per_epoch=8"]
+        if "views" in data:
+            overrides += [f"stage.{phase}data.views.size=32", f"stage.{phase}data.views.view3_size=32"]
+        callbacks = (stage[phase[:-1]] if phase else stage).get("callbacks") or {}
+        if callbacks.get("probe"):
+            overrides.append(f"stage.{phase}callbacks.probe.sizes={{train:36,val:18}}")
+    return overrides
+
+
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+def test_experiment_runs_one_batch(run_pretrain: Callable[..., Any], tmp_path: Path, experiment: str) -> None:
+    cfg = run_pretrain(
+        tmp_path / "run", f"experiment={experiment}", "debug=fdr", *cpu_overrides(experiment), tiny=()
+    )
+    assert cfg.trainer.fast_dev_run
+    assert (tmp_path / "run" / "export" / "config.json").is_file()
+    assert (tmp_path / "run" / "summary.json").is_file()
