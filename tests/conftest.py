@@ -24,6 +24,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         item.add_marker(skip)
 
 
+@pytest.fixture(autouse=True)
+def _progress_switch(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test starts with progress switched on; an app run with progress=false (which switches it off
+    for its process) does not leak into the next test."""
+    monkeypatch.setenv("INTERN_PROGRESS", "1")
+
+
 def _composer(output_dir: Path) -> Callable[..., Any]:
     """Compose a primary config the way the apps see it: Hydra's runtime set, run folder ``output_dir``."""
     from hydra import compose, initialize_config_dir

@@ -25,6 +25,7 @@ from intern_bench.report import NoResultsError, render_report
 from intern_bench.runner import run_bench
 from intern_bench.task_data import MissingTaskDataError
 from intern_bench.tasks import UnknownSuiteError, UnknownTaskError
+from intern_data.progress import set_progress
 from intern_data.readers import ReaderError
 from intern_data.splits import SplitMismatchError
 from intern_transfer.backbones import BackboneSpecError
@@ -62,6 +63,8 @@ def _one_line(err: Exception) -> str:
 def main(cfg: DictConfig) -> None:
     """Evaluate the backbone `cfg` names on its task (or suite) and render the report in the run folder."""
     print(describe(cfg))
+    if not cfg.progress:
+        set_progress(False)
     out_dir = Path(cfg.paths.output_dir)
     plain = {key: OmegaConf.select(cfg, key) for key in cfg if key != "hydra"}  # Hydra's own part unresolved
     plain = {

@@ -25,6 +25,7 @@ from intern_bench.report import tsne_plot
 from intern_bench.results import BenchResult, metric_higher_is_better, save
 from intern_bench.task_data import task_shards
 from intern_bench.tasks import TaskSpec, get_task
+from intern_data.progress import progress_bar
 from intern_data.shards import load_index
 from intern_data.splits import SplitManifest
 from intern_transfer.backbones import LoadedBackbone, load_backbone
@@ -177,9 +178,10 @@ def run_bench(
     tasks = [t.name for t in get_suite(cfg["suite"])] if cfg.get("suite") else [cfg["task"]["name"]]
     rules = list(cfg.get("splits") or [cfg["split"]])
     single = len(tasks) == 1 and len(rules) == 1
+    cells = [(task, rule) for task in tasks for rule in rules]
+    progress = bool(cfg.get("progress", True))
     results = []
-    for task in tasks:
-        for rule in rules:
-            folder = out_dir if single else out_dir / task / rule
-            results.append(run_cell(cfg, loaded, display, task, rule, folder, make_trainer))
+    for task, rule in progress_bar(cells, desc="cells", unit="cell", enabled=progress):
+        folder = out_dir if single else out_dir / task / rule
+        results.append(run_cell(cfg, loaded, display, task, rule, folder, make_trainer))
     return results

@@ -18,12 +18,15 @@ def main(cfg: DictConfig) -> None:
     from omegaconf import OmegaConf
 
     from intern_app import AppError, describe
+    from intern_data.progress import set_progress
     from intern_data.readers import ReaderError
     from intern_data.schema import SampleError
     from intern_data.shards import ShardWriteError, load_index
     from intern_data.sources import DataConfigError, prepare_shards
 
     print(describe(cfg))
+    if not cfg.progress:
+        set_progress(False)
     data = OmegaConf.to_container(cfg.data, resolve=True)
     try:
         folder = prepare_shards(data)

@@ -3,6 +3,7 @@
 from omegaconf import DictConfig
 
 from intern_app import AppError, describe, run_app
+from intern_data.progress import set_progress
 
 _ISSUE = {"probe": "intern-transfer", "finetune": "intern-transfer", "down_a": "Down-A"}
 
@@ -13,6 +14,8 @@ def main(cfg: DictConfig) -> None:
     if method not in _ISSUE:
         raise AppError(f"unknown method '{method}' (choose from: {', '.join(sorted(_ISSUE))})")
     print(describe(cfg))
+    if not cfg.progress:
+        set_progress(False)
     print(f"method {method} from {cfg.init_from or 'random init'}, split {cfg.split}")
     raise AppError(f"method '{method}' is not implemented yet; it arrives with the {_ISSUE[method]} issue")
 

@@ -23,7 +23,7 @@ TOKENIZER_FILE = "tokenizer.json"
 PAPER_VOCAB_SIZE = 49_408 + 1  # CLIP's BPE vocabulary plus the mask token
 
 
-def _build(vocab_size: int, min_frequency: int) -> tuple[Tokenizer, trainers.BpeTrainer]:
+def _build(vocab_size: int, min_frequency: int, show_progress: bool) -> tuple[Tokenizer, trainers.BpeTrainer]:
     tokenizer = Tokenizer(models.BPE())
     # CLIP-style cleaning: NFC, collapsed whitespace, lower case.
     tokenizer.normalizer = normalizers.Sequence(
@@ -41,19 +41,23 @@ def _build(vocab_size: int, min_frequency: int) -> tuple[Tokenizer, trainers.Bpe
         min_frequency=min_frequency,
         special_tokens=list(SPECIAL_TOKENS),
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        show_progress=False,
+        show_progress=show_progress,
     )
     return tokenizer, trainer
 
 
 def train_tokenizer(
-    corpus: Iterable[str], vocab_size: int = PAPER_VOCAB_SIZE, min_frequency: int = 2
+    corpus: Iterable[str],
+    vocab_size: int = PAPER_VOCAB_SIZE,
+    min_frequency: int = 2,
+    show_progress: bool = False,
 ) -> TextTokenizer:
     """Train a byte-level BPE on ``corpus``; ``vocab_size`` counts the 256 bytes and the special tokens.
 
     A small corpus may stop merging before ``vocab_size``; ``TextTokenizer.vocab_size`` is the real size.
+    ``show_progress`` shows the ``tokenizers`` trainer's own progress bars.
     """
-    tokenizer, trainer = _build(vocab_size, min_frequency)
+    tokenizer, trainer = _build(vocab_size, min_frequency, show_progress)
     tokenizer.train_from_iterator(corpus, trainer=trainer)
     tokenizer.post_processor = processors.TemplateProcessing(
         single=f"{SOT} $A {EOT}", special_tokens=[(t, tokenizer.token_to_id(t)) for t in (SOT, EOT)]

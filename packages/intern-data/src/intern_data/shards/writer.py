@@ -37,6 +37,7 @@ import webdataset as wds
 
 from intern_data.io import atomic_write_bytes, file_sha256, fsync_dir
 from intern_data.label_space import LabelSpace
+from intern_data.progress import progress_bar
 from intern_data.schema import IGNORE_INDEX, Sample, validate_sample
 from intern_data.shards.codec import (
     DEPTH_FORMATS,
@@ -299,6 +300,7 @@ def write_shards(
     quality: int = 95,
     depth_format: str = "npy",
     overwrite: bool = False,
+    total: int | None = None,
 ) -> dict[str, Any]:
     """Write one split of a dataset as shards in ``out_dir`` and record it in ``out_dir/index.json``.
 
@@ -318,6 +320,7 @@ def write_shards(
         quality: JPEG quality.
         depth_format: ``"npy"`` (float32, exact) or ``"png16"`` (millimetres).
         overwrite: delete this split's shards first instead of resuming.
+        total: the number of samples, for the progress bar (default: ``len(samples)`` when it has one).
 
     Returns:
         The whole ``index.json`` as a dict.
@@ -350,7 +353,8 @@ def write_shards(
             fcntl.flock(split_lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             raise ShardWriteError(f"another process is writing {dataset}/{split} in {folder}") from None
-        return _write_split(iter(samples), folder, dataset, split, label_space, settings, overwrite)
+        with progress_bar(samples, total=total, desc=f"{dataset}/{split}", unit="sample") as bar:
+            return _write_split(iter(bar), folder, dataset, split, label_space, settings, overwrite)
 
 
 def _write_split(

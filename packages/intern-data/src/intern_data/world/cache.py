@@ -81,5 +81,7 @@ def world_shards(
                 continue
             log.info("generating %s/%s (%d samples) into %s", name, split, counts[split], folder)
             samples = generate(name, split, counts[split], seed=seed, img_size=img_size)
-            write_shards(samples, folder, name, split, spec.label_space, image_format="png")
+            write_shards(
+                samples, folder, name, split, spec.label_space, image_format="png", total=counts[split]
+            )
     return folder

@@ -6,6 +6,7 @@ from omegaconf import DictConfig
 
 from intern_app import AppError, describe
 from intern_arch import CheckpointError
+from intern_data.progress import set_progress
 from intern_data.readers import ReaderError
 from intern_data.shards import ShardWriteError, SkipRateError
 from intern_data.sources import DataConfigError
@@ -32,6 +33,8 @@ def main(cfg: DictConfig) -> None:
     """Run an upstream stage (its phases in order), export its hand-over and benchmark it."""
     print(describe(cfg))
     print(f"stage {cfg.stage.name} (paper {cfg.stage.paper_section}): {cfg.stage.description}")
+    if not cfg.progress:
+        set_progress(False)
     try:
         run_stage(cfg)
     except FAILURES as err:

@@ -100,7 +100,7 @@ def run_phase(
         cfg.stage.data, source=source, run_dir=run_dir, seed=int(cfg.seed), backbone=backbone
     )
     module: StageModule = instantiate(cfg.stage.module, backbone=backbone, **data.module_inputs)
-    trainer: L.Trainer = instantiate(cfg.trainer, callbacks=_callbacks(cfg), logger=_loggers(cfg) or False)
+    trainer = _trainer(cfg)
     ckpt = _resume_path(cfg, run_dir)
     if ckpt is not None:
         log.info("resuming %s from %s", phase.name, ckpt)
@@ -135,6 +135,12 @@ def run_phase(
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
     print(f"{phase.name}: {summary['steps']} steps in {seconds:.1f} s; export: {export}")
     return run_dir
+
+
+def _trainer(cfg: DictConfig) -> L.Trainer:
+    """The trainer group's Trainer with the callbacks and loggers; ``progress=false``: without its bar."""
+    quiet = {} if cfg.get("progress", True) else {"enable_progress_bar": False}
+    return instantiate(cfg.trainer, callbacks=_callbacks(cfg), logger=_loggers(cfg) or False, **quiet)
 
 
 def _callbacks(cfg: DictConfig) -> list[L.Callback]:

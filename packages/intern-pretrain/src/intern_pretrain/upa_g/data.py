@@ -12,6 +12,7 @@ from torch import nn
 
 from intern_arch.checkpoint import atomic_folder
 from intern_arch.text import TextTokenizer, train_tokenizer
+from intern_data.progress import show_progress
 from intern_data.shards.codec import iter_tar_samples
 from intern_data.shards.index import split_shards
 from intern_data.sources import build_datamodule, prepare_shards
@@ -40,7 +41,9 @@ def caption_tokenizer(
     folder = Path(folder)
     if (folder / "tokenizer.json").is_file():
         return TextTokenizer.load(folder)
-    tokenizer = train_tokenizer(iter_captions(root, split), vocab_size=vocab_size)
+    tokenizer = train_tokenizer(
+        iter_captions(root, split), vocab_size=vocab_size, show_progress=show_progress()
+    )
     with atomic_folder(folder) as tmp:
         tokenizer.save(tmp)
     log.info("trained a %d-token BPE on the %s captions of %s", tokenizer.vocab_size, split, root)

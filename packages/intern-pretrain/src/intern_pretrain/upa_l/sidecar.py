@@ -26,6 +26,7 @@ import torch
 from torch import Tensor
 
 from intern_data.io import atomic_write_bytes
+from intern_data.progress import progress_bar
 from intern_data.shards.codec import decode_sample, iter_tar_samples
 from intern_data.shards.index import load_index, split_shards
 from intern_pretrain.upa_l.proposals import proposal_settings, proposals_for_image
@@ -119,17 +120,19 @@ def write_proposals(
         data["proposals"] = existing.get("proposals", {})
     done = data["proposals"]
     pending = 0
-    for shard in split_shards(shard_folder, split):
-        for raw in iter_tar_samples(shard.url):
-            sample = decode_sample(raw)
-            if sample["__key__"] in done:
-                continue
-            done[sample["__key__"]] = proposals_for_image(sample["image"], resolved).tolist()
-            pending += 1
-            if pending >= flush_every:
-                data["count"] = len(done)
-                _dump(file, data)
-                pending = 0
+    shards = split_shards(shard_folder, split)
+    raws = (raw for shard in shards for raw in iter_tar_samples(shard.url))
+    total = sum(shard.count for shard in shards)
+    for raw in progress_bar(raws, total=total, desc=f"proposals {dataset}/{split}", unit="image"):
+        sample = decode_sample(raw)
+        if sample["__key__"] in done:
+            continue
+        done[sample["__key__"]] = proposals_for_image(sample["image"], resolved).tolist()
+        pending += 1
+        if pending >= flush_every:
+            data["count"] = len(done)
+            _dump(file, data)
+            pending = 0
     data["complete"], data["count"] = True, len(done)
     _dump(file, data)
     return file

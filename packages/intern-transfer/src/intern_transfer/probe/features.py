@@ -36,6 +36,7 @@ from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
 from intern_data.io import atomic_path, atomic_write_text, file_sha256
+from intern_data.progress import progress_bar
 
 log = logging.getLogger(__name__)
 
@@ -130,7 +131,7 @@ def extract_features(
         device: where to run; default the backbone's own device.
         autocast_dtype: run the backbone under ``torch.autocast`` with this dtype (e.g. bfloat16 on a
             GPU); features are returned in float32 either way.
-        progress: show a tqdm progress bar.
+        progress: show a progress bar (:func:`intern_data.progress.progress_bar`: on a terminal only).
 
     Returns:
         :class:`Features` on the CPU, in batch order.
@@ -144,12 +145,8 @@ def extract_features(
     feats: list[Tensor] = []
     labels: list[Tensor] = []
     keys: list[str] = []
-    if progress:
-        from tqdm.auto import tqdm
-
-        batches = tqdm(batches, desc="features", unit="batch")
     try:
-        for batch in batches:
+        for batch in progress_bar(batches, desc="features", unit="batch", enabled=progress):
             images, batch_labels, batch_keys = _unpack(batch, len(keys))
             images = images.to(device, non_blocking=True)
             with torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
