@@ -4,6 +4,7 @@ with intern-arch alone installed."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,48 @@ def _progress_switch(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every test starts with progress switched on; an app run with progress=false (which switches it off
     for its process) does not leak into the next test."""
     monkeypatch.setenv("INTERN_PROGRESS", "1")
+
+
+@dataclass
+class AppRun:
+    """What ``python -m <app> ...`` did: its exit code and output."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+@pytest.fixture
+def python_m(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Callable[..., AppRun]:
+    """``python_m(module, *args, cwd=, env=)`` runs ``python -m module args`` in this process (as
+    ``runpy`` does for ``-m``), from ``cwd`` with ``env`` set and ``INTERN_CONF_DIR`` / ``INTERN_ROOT``
+    unset unless given: the app's own code path without a new interpreter's start-up."""
+    import runpy
+    import sys
+
+    from hydra.core.global_hydra import GlobalHydra
+
+    def run(module: str, *args: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> AppRun:
+        with monkeypatch.context() as patch:
+            for name in ("INTERN_CONF_DIR", "INTERN_ROOT"):
+                patch.delenv(name, raising=False)
+            for name, value in (env or {}).items():
+                patch.setenv(name, value)
+            if cwd is not None:
+                patch.chdir(cwd)
+            patch.setattr(sys, "argv", [module, *args])
+            capsys.readouterr()
+            try:
+                runpy.run_module(module, run_name="__main__", alter_sys=True)
+                code = 0
+            except SystemExit as done:
+                code = done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
+            finally:
+                GlobalHydra.instance().clear()
+            out = capsys.readouterr()
+        return AppRun(code, out.out, out.err)
+
+    return run
 
 
 def _composer(output_dir: Path) -> Callable[..., Any]:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import inspect
 import shlex
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -203,14 +201,8 @@ def test_world_and_packaged_tasks_have_configs(compose_app: Callable[..., Any]) 
     assert (task.name, task.dataset, task.num_classes) == ("gvb_world_cls", "gvb_world_cls", 18)
 
 
-def test_list_subcommand_prints_every_task(tmp_path: Path) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "intern_bench", "list"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+def test_list_subcommand_prints_every_task(python_m: Callable[..., Any], tmp_path: Path) -> None:
+    result = python_m("intern_bench", "list", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     header, *rows = result.stdout.splitlines()
     assert header.split() == ["name", "type", "classes", "train", "test", "metric", "source"]

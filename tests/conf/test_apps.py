@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import itertools
-import os
-import subprocess
-import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -16,13 +15,14 @@ from intern_app import config_dir
 CONF = config_dir()
 
 
-def run(module: str, *args: str, cwd: Path, root: Path | None = None) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("INTERN_CONF_DIR", "INTERN_ROOT")}
-    if root is not None:
-        env["INTERN_ROOT"] = str(root)
-    return subprocess.run(
-        [sys.executable, "-m", module, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120
-    )
+@pytest.fixture
+def run(python_m: Callable[..., Any]) -> Callable[..., Any]:
+    """``run(module, *args, cwd=, root=)``: ``python -m module args`` from ``cwd`` with ``$INTERN_ROOT``."""
+
+    def call(module: str, *args: str, cwd: Path, root: Path | None = None) -> Any:
+        return python_m(module, *args, cwd=cwd, env={"INTERN_ROOT": str(root)} if root is not None else None)
+
+    return call
 
 
 def options(group: str) -> str:
@@ -39,7 +39,7 @@ def options(group: str) -> str:
     ],
 )
 def test_cfg_job_prints_the_composed_config_from_any_directory(
-    tmp_path: Path, module: str, args: list[str], key: str, value: object
+    tmp_path: Path, module: str, args: list[str], key: str, value: object, run: Callable[..., Any]
 ) -> None:
     result = run(module, *args, "--cfg", "job", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
@@ -74,7 +74,7 @@ def test_cfg_job_prints_the_composed_config_from_any_directory(
     ],
 )
 def test_bad_override_is_one_line_and_exit_2(
-    tmp_path: Path, module: str, override: str, expected: str
+    tmp_path: Path, module: str, override: str, expected: str, run: Callable[..., Any]
 ) -> None:
     result = run(module, override, cwd=tmp_path)
     assert result.returncode == 2
@@ -83,7 +83,7 @@ def test_bad_override_is_one_line_and_exit_2(
     assert not (tmp_path / "runs").exists()
 
 
-def test_run_writes_its_folder_and_says_what_is_missing(tmp_path: Path) -> None:
+def test_run_writes_its_folder_and_says_what_is_missing(tmp_path: Path, run: Callable[..., Any]) -> None:
     result = run("intern_pretrain", "stage=upg", "model=mnb4", cwd=tmp_path)
     assert result.returncode == 2
     assert result.stderr.splitlines() == [
@@ -96,7 +96,7 @@ def test_run_writes_its_folder_and_says_what_is_missing(tmp_path: Path) -> None:
     assert config["model"]["name"] == "mnb4"
 
 
-def test_intern_root_places_the_run_folder(tmp_path: Path) -> None:
+def test_intern_root_places_the_run_folder(tmp_path: Path, run: Callable[..., Any]) -> None:
     (tmp_path / "cwd").mkdir()
     result = run(
         "intern_data", "data=shards", "data.root=missing", cwd=tmp_path / "cwd", root=tmp_path / "root"
@@ -107,7 +107,7 @@ def test_intern_root_places_the_run_folder(tmp_path: Path) -> None:
     assert not (tmp_path / "cwd" / "runs").exists()
 
 
-def test_multirun_sweeps_every_job_and_reports_once(tmp_path: Path) -> None:
+def test_multirun_sweeps_every_job_and_reports_once(tmp_path: Path, run: Callable[..., Any]) -> None:
     # cifar10 needs shards the user makes: every job fails fast, naming the command that makes them
     result = run(
         "intern_bench",
@@ -135,14 +135,14 @@ def test_multirun_sweeps_every_job_and_reports_once(tmp_path: Path) -> None:
     assert {job["protocol"]["strategy"] for job in jobs} == {"sgd"}
 
 
-def test_help_lists_the_config_groups(tmp_path: Path) -> None:
+def test_help_lists_the_config_groups(tmp_path: Path, run: Callable[..., Any]) -> None:
     result = run("intern_pretrain", "--help", cwd=tmp_path)
     assert result.returncode == 0
     assert f"model: {options('model')} (default: mnb_test)" in result.stdout
     assert "task:" not in result.stdout and "verbs" not in result.stdout
 
 
-def test_help_lists_verbs_and_only_the_groups_the_app_reads(tmp_path: Path) -> None:
+def test_help_lists_verbs_and_only_the_groups_the_app_reads(tmp_path: Path, run: Callable[..., Any]) -> None:
     result = run("intern_data", "--help", cwd=tmp_path)
     assert result.returncode == 0
     groups = [line.split(":")[0].strip() for line in result.stdout.splitlines() if line.startswith("  ")]

@@ -1,8 +1,8 @@
 """``python -m intern_data labels ...`` on the installed WordNet."""
 
 import json
-import subprocess
-import sys
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -41,8 +41,6 @@ def test_unknown_synset_is_one_line_and_exit_2(capsys) -> None:
     assert len(err) == 1 and "nosuchthing" in err[0]
 
 
-def test_module_dispatches_subcommands() -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "intern_data", "labels", "show", "cat.n.01"], capture_output=True, text=True
-    )
+def test_module_dispatches_subcommands(python_m: Callable[..., Any]) -> None:
+    result = python_m("intern_data", "labels", "show", "cat.n.01")
     assert result.returncode == 0 and "feline" in result.stdout
