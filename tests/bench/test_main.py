@@ -59,7 +59,6 @@ def test_bad_requests_fail_with_one_clear_line(
         main(compose_app("bench", [*overrides, f"paths.root_dir={tmp_path}", *FAST]))
 
 
-@pytest.mark.slow
 def test_dense_segmentation_cell_trains_a_head_on_the_frozen_backbone(
     compose_app: Callable[..., Any], tmp_path: Path
 ) -> None:

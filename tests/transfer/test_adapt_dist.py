@@ -35,7 +35,7 @@ from intern_data.shards.transforms import classification_transform, segmentation
 from intern_data.world import generate
 from intern_transfer.adapt import AdaptModule, ClassificationAdapter, SegmentationAdapter
 
-pytestmark = [pytest.mark.dist, pytest.mark.slow]
+pytestmark = pytest.mark.dist
 
 NUM_SAMPLES, BATCH, SIZE = 7, 2, 32
 
