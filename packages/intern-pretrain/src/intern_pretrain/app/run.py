@@ -36,6 +36,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from intern_app import config_dir
 from intern_arch import load_handover
+from intern_data.io import atomic_write_text
 from intern_pretrain.app.evaluate import EvaluationError, evaluate_export
 from intern_pretrain.app.stages import Phase, check_implemented, phases, resolve_init_from
 from intern_pretrain.core import StageConfigError, StageData, StageModule
@@ -90,7 +91,7 @@ def run_phase(
     run_dir.mkdir(parents=True, exist_ok=True)
     resolved = {k: OmegaConf.to_container(v, resolve=True) if OmegaConf.is_config(v) else v
                 for k, v in cfg.items() if k != "hydra"}  # fmt: skip
-    (run_dir / "config.yaml").write_text(yaml.safe_dump(resolved, sort_keys=False))
+    atomic_write_text(run_dir / "config.yaml", yaml.safe_dump(resolved, sort_keys=False))
     L.seed_everything(int(cfg.seed), workers=True, verbose=False)
 
     parent = load_handover(init_from) if init_from is not None else None
@@ -131,8 +132,8 @@ def run_phase(
         "export": str(export),
         **({"phases": phases} if phases else {}),
     }
-    (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
-    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+    atomic_write_text(run_dir / "metrics.json", json.dumps(metrics, indent=2))
+    atomic_write_text(run_dir / "summary.json", json.dumps(summary, indent=2))  # last: the phase is done
     print(f"{phase.name}: {summary['steps']} steps in {seconds:.1f} s; export: {export}")
     return run_dir
 
