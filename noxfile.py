@@ -1,4 +1,4 @@
-"""Nox sessions: `nox -s tests`, `nox -s lint`, `nox -s arch_standalone`."""
+"""Nox sessions: `nox -s tests`, `nox -s lint`, `nox -s arch_standalone`, `nox -s fidelity`."""
 
 from __future__ import annotations
 
@@ -21,9 +21,8 @@ def dev_requirement(name: str) -> str:
     return next(line for line in lines if line.split("=")[0].split(">")[0].strip() == name)
 
 
-@nox.session
-def tests(session: nox.Session) -> None:
-    """All six packages, editable, and the full test suite but `gpu`."""
+def install_project(session: nox.Session) -> None:
+    """Torch, all six packages editable with scripts/install.sh's extras, and the dev requirements."""
     session.install(*TORCH)
     # as scripts/install.sh: the data app, the text side, the loggers (TensorBoard, wandb)
     extras = {
@@ -34,7 +33,23 @@ def tests(session: nox.Session) -> None:
     }
     editable = [arg for package in PACKAGES for arg in ("-e", f"packages/{package}{extras.get(package, '')}")]
     session.install(*editable, "-r", "requirements-dev.txt")
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """All six packages, editable, and the full test suite but `gpu`."""
+    install_project(session)
     session.run("python", "-m", "pytest", "-m", MARKERS, *session.posargs)
+
+
+@nox.session
+def fidelity(session: nox.Session) -> None:
+    """The paper's claims over several seeds, written to benchmarks/FIDELITY.md (not a default session).
+
+    About 50 min on 2 CPU cores, one thread per process; arguments go to the script (`-- --seeds 0,1,2`).
+    """
+    install_project(session)
+    session.run("python", "benchmarks/fidelity.py", *session.posargs, env={"OMP_NUM_THREADS": "1"})
 
 
 @nox.session
