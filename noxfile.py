@@ -1,5 +1,6 @@
 """Nox sessions beside the README's `make test`: `nox -s tests` (the same suite in a fresh venv),
-`nox -s slow` (tests too long for the default suite), `nox -s lint`, `nox -s arch_standalone`."""
+`nox -s slow` (tests too long for the default suite), `nox -s lint`, `nox -s arch_standalone`,
+`nox -s fidelity` (the paper's claims, not a default session)."""
 
 from __future__ import annotations
 
@@ -49,6 +50,16 @@ def slow(session: nox.Session) -> None:
     """The tests too long for the default suite (`slow`: multi-process fine-tuning, real-data probes)."""
     install_project(session)
     session.run("python", "-m", "pytest", "-m", "slow and not gpu", *session.posargs)
+
+
+@nox.session
+def fidelity(session: nox.Session) -> None:
+    """The paper's claims over several seeds, written to benchmarks/FIDELITY.md (not a default session).
+
+    About 25 min on 2 CPU cores, one thread per process; arguments go to the script (`-- --seeds 0,1,2`).
+    """
+    install_project(session)
+    session.run("python", "benchmarks/fidelity.py", *session.posargs, env={"OMP_NUM_THREADS": "1"})
 
 
 @nox.session

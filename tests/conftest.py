@@ -46,6 +46,7 @@ def python_m(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
     """``python_m(module, *args, cwd=, env=)`` runs ``python -m module args`` in this process (as
     ``runpy`` does for ``-m``), from ``cwd`` with ``env`` set and ``INTERN_CONF_DIR`` / ``INTERN_ROOT``
     unset unless given: the app's own code path without a new interpreter's start-up."""
+    import logging
     import runpy
     import sys
 
@@ -61,6 +62,7 @@ def python_m(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
                 patch.chdir(cwd)
             patch.setattr(sys, "argv", [module, *args])
             capsys.readouterr()
+            handlers, level = list(logging.root.handlers), logging.root.level
             try:
                 runpy.run_module(module, run_name="__main__", alter_sys=True)
                 code = 0
@@ -68,6 +70,10 @@ def python_m(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
                 code = done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
             finally:
                 GlobalHydra.instance().clear()
+                for handler in set(logging.root.handlers) - set(handlers):  # Hydra's job logging
+                    handler.close()
+                logging.root.handlers[:] = handlers
+                logging.root.setLevel(level)
             out = capsys.readouterr()
         return AppRun(code, out.out, out.err)
 
