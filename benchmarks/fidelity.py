@@ -13,7 +13,7 @@ the job's overrides, its seed and the key of the run it benchmarks. A rerun with
 every job; a change to the code or the configs reruns them. A job killed half-way resumes (the
 pretraining app continues from its last checkpoint).
 
-    python benchmarks/fidelity.py --seeds 0,1                  # every row (about 50 min on 2 CPU cores)
+    python benchmarks/fidelity.py --seeds 0,1                  # every row (about 25 min on 2 CPU cores)
     python benchmarks/fidelity.py --seeds 0 --rows upa_g_vs_clip --out /tmp/FIDELITY.md
 """
 
