@@ -25,7 +25,7 @@ class Terminal(io.StringIO):
 
 @pytest.mark.parametrize("progress", [True, False])
 def test_progress_false_turns_lightnings_bar_off(compose_app: Callable[..., Any], progress: bool) -> None:
-    trainer = _trainer(compose_app("pretrain", ["stage=upa_g", f"progress={progress}"]))
+    trainer = _trainer(compose_app("pretrain", ["stage=upa_g", f"progress={progress}"]), resume_step=0)
     assert (trainer.progress_bar_callback is not None) is progress
 
 

@@ -11,9 +11,12 @@ from hydra.errors import ConfigCompositionException, HydraException, MissingConf
 from hydra.types import RunMode
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
+from intern_app.typecheck import config_type_errors
+
 
 def check_overrides(conf: Path, config_name: str, overrides: list[str]) -> str | None:
-    """Compose ``config_name`` with ``overrides`` and return why that fails in one line, or None."""
+    """Compose ``config_name`` with ``overrides`` and return why that fails in one line, or None: an
+    unknown option or key, a sweep without ``-m``, a value of the wrong type for its ``_target_``."""
     try:
         parsed = OverridesParser.create().parse_overrides(overrides)
         sweeps = [o.input_line for o in parsed if o.is_sweep_override()]
@@ -22,6 +25,9 @@ def check_overrides(conf: Path, config_name: str, overrides: list[str]) -> str |
             cfg = compose(config_name, overrides=single, return_hydra_config=True)
         if sweeps and cfg.hydra.mode != RunMode.MULTIRUN:
             return f"'{sweeps[0]}' sweeps over values; add -m to run one job per value"
+        errors = [e for key in cfg if key != "hydra" for e in config_type_errors(cfg._get_node(key), key)]
+        if errors:
+            return errors[0] + (f" (and {len(errors) - 1} more)" if len(errors) > 1 else "")
     except MissingConfigException as err:
         if err.options is None or err.missing_cfg_file is None:
             return first_line(err)

@@ -18,6 +18,7 @@ from typing import Any
 
 import timm
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
@@ -110,12 +111,22 @@ def atomic_folder(folder: str | os.PathLike) -> Iterator[Path]:
     tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
     try:
         yield tmp
+        _follow_umask(tmp)
         if folder.exists():
             shutil.rmtree(folder)
         tmp.rename(folder)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def _follow_umask(folder: Path) -> None:
+    """Give a folder made by ``mkdtemp`` (0700) and its files the modes ``mkdir`` and ``open`` would have
+    given them under the process's umask, so a team can read what a stage exports."""
+    umask = os.umask(0)
+    os.umask(umask)
+    for path in (folder, *folder.rglob("*")):
+        path.chmod((0o777 if path.is_dir() else 0o666) & ~umask)
 
 
 def read_config(folder: str | os.PathLike) -> dict[str, Any]:
@@ -161,7 +172,7 @@ def load_weights(
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"weights file {path} does not exist")
-    state = {k: v for k, v in load_file(str(path)).items() if not k.startswith(ignore_prefixes)}
+    state = {k: v for k, v in read_safetensors(path).items() if not k.startswith(ignore_prefixes)}
     own = {k: v for k, v in model.state_dict().items() if not k.startswith(ignore_prefixes)}
     for name, tensor in state.items():
         if name in own and own[name].shape != tensor.shape:
@@ -178,6 +189,14 @@ def load_weights(
     with torch.no_grad():
         model.load_state_dict(state, strict=False)
     return missing, unexpected
+
+
+def read_safetensors(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """The tensors of a safetensors file; a file that is not one is a ``CheckpointError`` naming it."""
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError) as err:
+        raise CheckpointError(f"{path} is not a readable safetensors file ({err})") from None
 
 
 def _jsonable(value: Any) -> Any:

@@ -30,13 +30,12 @@ from typing import Any
 
 import timm
 import torch
-from safetensors.torch import load_file
 from torch import Tensor, nn
 from torchvision.transforms import InterpolationMode, v2
 
 import intern_arch
 from intern_arch import load_handover
-from intern_arch.checkpoint import WEIGHTS_NAME, CheckpointError
+from intern_arch.checkpoint import WEIGHTS_NAME, CheckpointError, read_safetensors
 from intern_transfer.efficientnet_lite import EfficientNetLite0
 from intern_transfer.probe.features import model_fingerprint
 
@@ -219,6 +218,11 @@ def _build(
             raise BackboneSpecError(f"{path} is a hand-over folder with its own weights; do not pass weights")
         handover = load_handover(path)
         return f"{handover.config['architecture']}@{path.name}", handover.backbone, handover.parts
+    if path.is_file():
+        raise BackboneSpecError(
+            f"{path} is a file: give the hand-over folder that holds config.json and model.safetensors "
+            "(a weights file goes to `weights`)"
+        )
     raise BackboneSpecError(
         f"cannot load backbone {text!r}: "
         + (f"{path} does not exist; " if ("/" in text or text.startswith((".", "~"))) else "")
@@ -240,7 +244,7 @@ def read_state_file(path: str | Path) -> dict[str, Tensor]:
     if not path.is_file():
         raise CheckpointError(f"weights file {path} does not exist")
     if path.suffix == ".safetensors":
-        return load_file(str(path))
+        return read_safetensors(path)
     try:
         state: Any = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # torch raises several types for foreign or unsafe files

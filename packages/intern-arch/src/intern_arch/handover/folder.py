@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 from torch import Tensor, nn
 
 from ..checkpoint import (
@@ -34,6 +34,7 @@ from ..checkpoint import (
     backbone_config,
     from_pretrained,
     read_config,
+    read_safetensors,
     write_backbone,
 )
 from .legacy import legacy_parts
@@ -196,7 +197,7 @@ def _load_part(spec: PartSpec, backbone: nn.Module) -> nn.Module:
     module = PART_KINDS[spec.kind].build(spec.args, backbone, spec.folder)
     state: dict[str, Tensor] = {
         spec.module_prefix + key.removeprefix(spec.key_prefix): tensor
-        for key, tensor in load_file(str(spec.weights)).items()
+        for key, tensor in read_safetensors(spec.weights).items()
         if key.startswith(spec.key_prefix)
     }
     expected = _own_state(module, _storage(backbone))

@@ -11,9 +11,11 @@ from intern_data.readers import ReaderError
 from intern_data.shards import ShardWriteError, SkipRateError
 from intern_data.sources import DataConfigError
 from intern_pretrain.app.evaluate import EvaluationError
+from intern_pretrain.app.lock import RunFolderBusy
 from intern_pretrain.app.run import run_stage
 from intern_pretrain.app.stages import StageUnavailable
 from intern_pretrain.core import StageConfigError
+from intern_transfer.runs import CheckpointWriteError
 
 __all__ = ["main"]
 
@@ -21,7 +23,9 @@ FAILURES = (
     StageUnavailable,
     StageConfigError,
     EvaluationError,
+    RunFolderBusy,
     CheckpointError,
+    CheckpointWriteError,
     DataConfigError,
     ReaderError,
     ShardWriteError,

@@ -2,23 +2,27 @@
 
 The run folder is ``cfg.paths.output_dir``::
 
+    .lock               held by the process running in the folder
     config.yaml         the resolved config
     tokenizer/          (Up-A-G) the BPE trained on the run's captions
-    checkpoints/        Lightning checkpoints, last.ckpt for resuming
+    checkpoints/        Lightning checkpoints (last.ckpt at epoch ends, step.ckpt every N steps)
     csv/metrics.csv     logs (the logger group)
     export/             the hand-over folder
     metrics.json        the final metrics
-    summary.json        stage, model, steps, final metrics, export path
+    summary.json        stage, model, steps, final metrics, the data's skip counts, export path
     bench/              (``evaluate`` set) intern-bench on the export and a random-init baseline
     <phase>/            every phase but the last of a stage made of phases, a run folder of its own
 
-A run folder that holds ``checkpoints/last.ckpt`` resumes from it (``hydra.run.dir=<run folder>``
-reruns a folder); ``resume=<ckpt>`` names another. A phase whose ``summary.json`` exists is done and
-not run again.
+A run folder resumes from the newest checkpoint of its ``checkpoints/`` that loads (``hydra.run.dir=
+<run folder>`` reruns a folder; a damaged checkpoint is skipped, saying so); ``resume=<ckpt>`` names
+another. The CSV and TensorBoard logs keep the steps before the resume point. A phase whose
+``summary.json`` exists is done and not run again; ``metrics.json`` and ``summary.json`` are never
+replaced by less than they held. One process at a time runs in a run folder (:mod:`.lock`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import logging
@@ -30,16 +34,20 @@ from typing import Any
 import lightning as L
 import torch
 import yaml
-from hydra.utils import instantiate
+from hydra.utils import get_class, instantiate
+from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities.rank_zero import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
 from intern_app import config_dir
 from intern_arch import load_handover
 from intern_data.io import atomic_write_text
+from intern_data.shards import ReaderPosition
 from intern_pretrain.app.evaluate import EvaluationError, evaluate_export
+from intern_pretrain.app.lock import run_folder_lock
 from intern_pretrain.app.stages import Phase, check_implemented, phases, resolve_init_from
 from intern_pretrain.core import StageConfigError, StageData, StageModule
+from intern_transfer.runs import ResumableCSVLogger, checkpoint_problem, newest_checkpoint
 
 __all__ = ["run_stage"]
 
@@ -60,33 +68,40 @@ def run_stage(cfg: DictConfig) -> Path:
         check_implemented(phase)  # fail before hours of the first phase, not after
     first = plan[0].stage.get("init_from") if cfg.stage.get("init_from") is None else cfg.stage.init_from
     init_from = resolve_init_from(first, cfg.stage.name, cfg.model.name, cfg.paths.root_dir, config_dir())
-    done: dict[str, str] = {}
-    for phase in plan:
-        last = phase is plan[-1]
-        if last or not (phase.run_dir / "summary.json").is_file():
-            run_phase(cfg, phase, init_from, resume=last, phases=done if last else None)
-        init_from = phase.run_dir / "export"
-        done[phase.name] = str(phase.run_dir / "summary.json")
-    _evaluate(cfg, run_dir)
+    given = _given_resume(cfg)
+    with run_folder_lock(run_dir) if rank_zero_only.rank == 0 else contextlib.nullcontext():
+        done: dict[str, str] = {}
+        for phase in plan:
+            last = phase is plan[-1]
+            if last or not (phase.run_dir / "summary.json").is_file():
+                run_phase(
+                    cfg, phase, init_from, resume=given if last else None, phases=done if last else None
+                )
+            init_from = phase.run_dir / "export"
+            done[phase.name] = str(phase.run_dir / "summary.json")
+        _evaluate(cfg, run_dir)
     return run_dir
 
 
-def phase_config(cfg: DictConfig, phase: Phase, resume: bool) -> DictConfig:
+def phase_config(cfg: DictConfig, phase: Phase) -> DictConfig:
     """A copy of ``cfg`` with the phase's stage config and run folder; everything under
-    ``${paths.output_dir}`` (checkpoints, logs) follows. ``resume=<ckpt>`` belongs to the last phase."""
+    ``${paths.output_dir}`` (checkpoints, logs) follows."""
     out = copy.deepcopy(cfg)
     out.stage = copy.deepcopy(phase.stage)
     out.paths.output_dir = str(phase.run_dir)
-    if not resume:
-        out.resume = None
     return out
 
 
 def run_phase(
-    cfg: DictConfig, phase: Phase, init_from: Path | None, resume: bool, phases: dict[str, str] | None = None
+    cfg: DictConfig,
+    phase: Phase,
+    init_from: Path | None,
+    resume: Path | None = None,
+    phases: dict[str, str] | None = None,
 ) -> Path:
-    """Build, fit and export one phase in its run folder; returns the folder."""
-    cfg = phase_config(cfg, phase, resume)
+    """Build, fit and export one phase in its run folder; returns the folder. ``resume``: a checkpoint
+    to resume from, else the newest one of the folder that loads."""
+    cfg = phase_config(cfg, phase)
     run_dir = phase.run_dir
     run_dir.mkdir(parents=True, exist_ok=True)
     resolved = {k: OmegaConf.to_container(v, resolve=True) if OmegaConf.is_config(v) else v
@@ -101,8 +116,8 @@ def run_phase(
         cfg.stage.data, source=source, run_dir=run_dir, seed=int(cfg.seed), backbone=backbone
     )
     module: StageModule = instantiate(cfg.stage.module, backbone=backbone, **data.module_inputs)
-    trainer = _trainer(cfg)
-    ckpt = _resume_path(cfg, run_dir)
+    ckpt = resume or newest_checkpoint(run_dir / "checkpoints", report=print)
+    trainer = _trainer(cfg, _step_of(ckpt) if ckpt is not None else 0)
     if ckpt is not None:
         log.info("resuming %s from %s", phase.name, ckpt)
         print(f"resuming from {ckpt}")
@@ -120,11 +135,16 @@ def run_phase(
         parent=str(init_from) if init_from is not None else None,
         label_spaces=parent.config.get("label_spaces") if parent is not None else None,
     )
-    metrics = {k: _number(v) for k, v in sorted(trainer.callback_metrics.items())}
+    metrics = {
+        **_previous(run_dir / "metrics.json"),
+        **{k: _number(v) for k, v in trainer.callback_metrics.items()},
+    }
+    metrics = dict(sorted(metrics.items()))
     summary = {
         "stage": phase.name,
         "model": cfg.model.name,
         **_progress(trainer, run_dir),
+        "data": _data_counts(data.datamodule),
         "fit_seconds": round(seconds, 2),
         "resumed_from": str(ckpt) if ckpt is not None else None,
         "init_from": str(init_from) if init_from is not None else None,
@@ -138,10 +158,12 @@ def run_phase(
     return run_dir
 
 
-def _trainer(cfg: DictConfig) -> L.Trainer:
+def _trainer(cfg: DictConfig, resume_step: int) -> L.Trainer:
     """The trainer group's Trainer with the callbacks and loggers; ``progress=false``: without its bar."""
     quiet = {} if cfg.get("progress", True) else {"enable_progress_bar": False}
-    return instantiate(cfg.trainer, callbacks=_callbacks(cfg), logger=_loggers(cfg) or False, **quiet)
+    return instantiate(
+        cfg.trainer, callbacks=_callbacks(cfg), logger=_loggers(cfg, resume_step) or False, **quiet
+    )
 
 
 def _callbacks(cfg: DictConfig) -> list[L.Callback]:
@@ -150,19 +172,47 @@ def _callbacks(cfg: DictConfig) -> list[L.Callback]:
     return [instantiate(c) for group in groups for c in group.values() if c is not None]
 
 
-def _loggers(cfg: DictConfig) -> list[Any]:
-    return [instantiate(c) for c in (cfg.get("logger") or {}).values() if c is not None]
+def _loggers(cfg: DictConfig, resume_step: int) -> list[Any]:
+    """The logger group's loggers; those that can drop a resumed run's later steps are told where it
+    resumes (``purge_step``: the steps from there on are logged again)."""
+    loggers = []
+    for node in (cfg.get("logger") or {}).values():
+        if node is None:
+            continue
+        purges = issubclass(get_class(node._target_), (ResumableCSVLogger, TensorBoardLogger))
+        loggers.append(instantiate(node, **({"purge_step": resume_step} if purges else {})))
+    return loggers
 
 
-def _resume_path(cfg: DictConfig, run_dir: Path) -> Path | None:
+def _given_resume(cfg: DictConfig) -> Path | None:
+    """The checkpoint ``resume=`` names, checked before any set-up."""
     given = cfg.get("resume")
-    if given:
-        path = Path(str(given)).expanduser()
-        if not path.is_file():
-            raise StageConfigError(f"resume={given!r} is not a checkpoint file")
-        return path
-    last = run_dir / "checkpoints" / "last.ckpt"
-    return last if last.is_file() else None
+    if not given:
+        return None
+    path = Path(str(given)).expanduser()
+    problem = checkpoint_problem(path)
+    if problem is not None:
+        raise StageConfigError(f"resume={given!r} is not a checkpoint that loads: {problem}")
+    return path
+
+
+def _step_of(ckpt: Path) -> int:
+    """A checkpoint's ``global_step``, read without loading its tensors (memory-mapped)."""
+    return int(torch.load(ckpt, map_location="cpu", weights_only=True, mmap=True)["global_step"])
+
+
+def _previous(path: Path) -> dict[str, Any]:
+    """What an earlier attempt of the phase wrote to ``path`` (a JSON object), or nothing."""
+    try:
+        return dict(json.loads(path.read_text()))
+    except (OSError, ValueError):
+        return {}
+
+
+def _data_counts(datamodule: L.LightningDataModule) -> dict[str, int]:
+    """The training reader's samples seen, skipped as bad and padded (this rank, every epoch)."""
+    position = datamodule.state_dict().get("reader")
+    return ReaderPosition.from_state_dict(position).counts() if position else {}
 
 
 def _evaluate(cfg: DictConfig, run_dir: Path) -> None:
@@ -191,13 +241,13 @@ def _evaluate(cfg: DictConfig, run_dir: Path) -> None:
 
 def _progress(trainer: L.Trainer, run_dir: Path) -> dict[str, int]:
     """Steps and epochs done. Under ``ddp_spawn`` the main process's trainer never stepped: read them
-    from the last checkpoint then."""
+    from the newest checkpoint then."""
     if trainer.global_step > 0:
         return {"steps": int(trainer.global_step), "epochs": int(trainer.current_epoch)}
-    last = run_dir / "checkpoints" / "last.ckpt"
-    if not last.is_file():
+    newest = newest_checkpoint(run_dir / "checkpoints")
+    if newest is None:
         return {"steps": 0, "epochs": 0}
-    ckpt = torch.load(last, map_location="cpu", weights_only=True)
+    ckpt = torch.load(newest, map_location="cpu", weights_only=True, mmap=True)
     return {"steps": int(ckpt["global_step"]), "epochs": int(ckpt["epoch"])}
 
 
