@@ -262,3 +262,32 @@ def test_outputs_follow_the_umask(run_pretrain: Callable[..., Any], tmp_path: Pa
              run_dir / "summary.json", run_dir / "checkpoints" / "last.ckpt")  # fmt: skip
     modes = {path: path.stat().st_mode & 0o777 for path in paths}
     assert modes == {path: 0o755 if path.is_dir() else 0o644 for path in modes}
+
+
+def test_tensorboard_drops_the_steps_a_resumed_run_logs_again(
+    run_pretrain: Callable[..., Any], tmp_path: Path
+) -> None:
+    """Resumed from an earlier checkpoint (the newer ones gone), TensorBoard's ``purge_step`` drops the
+    events the first attempt logged after it: every training step's loss is there once."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
+    from tensorboard.compat.proto.event_pb2 import SessionLog
+
+    run_dir = tmp_path / "run"
+    overrides = ["logger=tensorboard", *QUIET]
+    run_pretrain(run_dir, "+trainer.max_steps=3", *overrides)
+    checkpoints = run_dir / "checkpoints"
+    kept = (checkpoints / "last.ckpt").read_bytes()  # step 3
+    run_pretrain(run_dir, "+trainer.max_steps=5", *overrides)
+    for path in checkpoints.iterdir():  # as if the later checkpoints had been lost
+        path.unlink()
+    (checkpoints / "last.ckpt").write_bytes(kept)
+    run_pretrain(run_dir, "+trainer.max_steps=5", *overrides)
+    *_, third = sorted(
+        (run_dir / "tensorboard").glob("events.out.tfevents.*"), key=lambda p: p.stat().st_mtime_ns
+    )
+    starts = [e.step for e in EventFileLoader(str(third)).Load() if e.session_log.status == SessionLog.START]
+    assert starts == [3]  # the purge mark at the resume point, honoured by TensorBoard's readers
+    events = EventAccumulator(str(run_dir / "tensorboard"))
+    events.Reload()
+    assert [event.step for event in events.Scalars("train/loss")] == [0, 1, 2, 3, 4]
