@@ -54,7 +54,13 @@ def sgd_grid(cfg: Mapping[str, Any]) -> SGDGrid:
 
 
 def lbfgs_search(cfg: Mapping[str, Any]) -> LBFGSSearch:
-    return LBFGSSearch(c_min=float(cfg["c_min"]), c_max=float(cfg["c_max"]), max_iter=int(cfg["max_iter"]))
+    """The L-BFGS search of ``protocol.lbfgs`` (``standardize`` optional: the library's default)."""
+    return LBFGSSearch(
+        c_min=float(cfg["c_min"]),
+        c_max=float(cfg["c_max"]),
+        max_iter=int(cfg["max_iter"]),
+        standardize=bool(cfg.get("standardize", LBFGSSearch.standardize)),
+    )
 
 
 def regime_manifest(

@@ -1,11 +1,12 @@
 """Feature standardisation and a stack of linear heads, shared by both probe strategies.
 
-Both strategies train on standardised features: ``(x - mean) / std`` with the mean and (biased)
-standard deviation of each feature over the training set they are fitted on; a constant feature
-keeps std 1 (it becomes 0), as scikit-learn's ``StandardScaler`` does. Validation and test features
-are transformed with the training statistics. A :class:`LinearHeads` keeps its standardiser, so it
-applies to raw features, and :meth:`LinearHeads.as_linear` folds the standardisation into a plain
-``nn.Linear`` to put on top of the backbone.
+The SGD strategy trains on standardised features: ``(x - mean) / std`` with the mean and (biased)
+standard deviation of each feature over the training set it is fitted on; a constant feature keeps
+std 1 (it becomes 0), as scikit-learn's ``StandardScaler`` does. The L-BFGS strategy only centres them
+(std 1; :mod:`.lbfgs` says why). Validation and test features are transformed with the training
+statistics. A :class:`LinearHeads` keeps its standardiser, so it applies to raw features, and
+:meth:`LinearHeads.as_linear` folds the standardisation into a plain ``nn.Linear`` to put on top of
+the backbone.
 """
 
 from __future__ import annotations

@@ -13,11 +13,20 @@ same too (scikit-learn's default ``tol=1e-4`` is the default ``tolerance_grad``)
 zero unless warm-started. The optimiser is ``torch.optim.LBFGS`` with a strong-Wolfe line search and
 the gradient computed in closed form (no autograd graph).
 
-Regularisation search (CLIP's "parametric binary search"): C on a coarse log grid from 1e-6 to 1e6
-two decades apart, then repeatedly halve the step and try both neighbours of the best C so far,
-down to 8 steps per decade: 7 + 4 x 2 = 15 fits. Each fit starts from the solution at the nearest C
-already fitted (the problem is convex, so the start changes the cost, not the optimum). Ties go to
-the smaller C (stronger regularisation).
+Regularisation search (CLIP's "parametric binary search", Radford et al. 2021, appendix A.3): C on a
+coarse log grid from 1e-6 to 1e6 two decades apart, then repeatedly halve the step and try both
+neighbours of the best C so far, down to 8 steps per decade: 7 + 4 x 2 = 15 fits. Each fit starts
+from the solution at the nearest C already fitted (the problem is convex, so the start changes the
+cost, not the optimum). The best C has the best validation metric; accuracy on a validation part of
+a few dozen or hundred samples ties often, and ties go to the lower validation cross-entropy, then
+to the smaller C.
+
+Features are fitted as extracted, as CLIP fits scikit-learn's ``LogisticRegression`` on them, only
+centred on the training mean: with an unpenalised bias that is the same model (the bias absorbs the
+shift) and L-BFGS needs fewer iterations. Scaling each feature to unit variance
+(``LBFGSSearch(standardize=True)``) is a different prior: it lifts near-dead channels (ReLU features,
+constant border pixels) to the weight of informative ones, which cost 1-3 test points against
+scikit-learn's peer at 10% of the training data (``benchmarks/RESULTS.md``, probe_speed.py ``--peer``).
 """
 
 from __future__ import annotations
@@ -27,6 +36,7 @@ import time
 from dataclasses import dataclass, field
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from intern_transfer.probe.heads import LinearHeads, Standardizer
@@ -153,7 +163,10 @@ def fit_logistic_lbfgs(
 
 @dataclass(frozen=True)
 class LBFGSSearch:
-    """The regularisation search and the solver settings (module docstring for the procedure)."""
+    """The regularisation search and the solver settings (module docstring for the procedure).
+
+    ``standardize`` scales each feature to unit variance before fitting; by default the features are
+    only centred (module docstring)."""
 
     c_min: float = 1e-6
     c_max: float = 1e6
@@ -164,17 +177,23 @@ class LBFGSSearch:
     history_size: int = 10
     warm_start: bool = True
     chunk_size: int | None = 4096
+    standardize: bool = False
 
     def coarse_exponents(self) -> list[float]:
         lo, hi = math.log10(self.c_min), math.log10(self.c_max)
         count = math.floor((hi - lo) / self.coarse_step + 1e-9)
         return [round(lo + i * self.coarse_step, 9) for i in range(count + 1)]
 
+    def standardizer(self, x: Tensor) -> Standardizer:
+        """What the features are fitted on: centred with ``x``'s mean, and scaled if ``standardize``."""
+        fitted = Standardizer.fit(x)
+        return fitted if self.standardize else Standardizer(fitted.mean, torch.ones_like(fitted.std))
+
 
 @dataclass
 class LBFGSSearchResult:
     """The search's evaluations (C, validation score) in order, the best fit as a one-head stack, and
-    every fit by its C."""
+    every fit and its validation cross-entropy by its C."""
 
     evaluated: list[tuple[float, float]]
     best_fit: LBFGSFit
@@ -182,6 +201,7 @@ class LBFGSSearchResult:
     seconds: float
     total_iterations: int = 0
     fits: dict[float, LBFGSFit] = field(default_factory=dict, repr=False)
+    val_losses: dict[float, float] = field(default_factory=dict, repr=False)
 
     @property
     def best_C(self) -> float:
@@ -198,24 +218,23 @@ def search_regularisation(
     search: LBFGSSearch | None = None,
     num_classes: int | None = None,
     metric: Metric = "accuracy",
-    standardize: bool = True,
     dtype: torch.dtype = torch.float32,
     device: str | torch.device | None = None,
 ) -> LBFGSSearchResult:
-    """Fit L-BFGS logistic regression over CLIP's C search and pick C by the validation ``metric``."""
+    """Fit L-BFGS logistic regression over CLIP's C search and pick C by the validation ``metric``
+    (ties: the lower validation cross-entropy, then the smaller C)."""
     check_metric(metric)
     search = search or LBFGSSearch()
     start_time = time.perf_counter()
     device = torch.device(device) if device is not None else train_x.device
     c = num_classes or int(train_y.max()) + 1
-    standardizer = (
-        Standardizer.fit(train_x) if standardize else Standardizer.identity(train_x.shape[1], train_x.dtype)
-    )
+    standardizer = search.standardizer(train_x)
     x = standardizer(train_x.to(device, dtype))
     xv = standardizer(val_x.to(device, dtype))
-    y = train_y.to(device)
+    y, yv = train_y.to(device), val_y.to(device)
     fits: dict[float, LBFGSFit] = {}
     scores: dict[float, float] = {}
+    losses: dict[float, float] = {}
     evaluated: list[tuple[float, float]] = []
 
     def evaluate(exponent: float) -> None:
@@ -235,12 +254,19 @@ def search_regularisation(
             chunk_size=search.chunk_size,
         )
         logits = torch.addmm(fit.bias, xv, fit.weight)
-        val_score = score(logits, val_y, metric, c) if torch.isfinite(logits).all() else float("nan")
-        fits[exponent], scores[exponent] = fit, val_score
-        evaluated.append((fit.C, val_score))
+        finite = bool(torch.isfinite(logits).all())
+        fits[exponent] = fit
+        scores[exponent] = score(logits, yv, metric, c) if finite else math.nan
+        losses[exponent] = float(F.cross_entropy(logits.double(), yv)) if finite else math.inf
+        evaluated.append((fit.C, scores[exponent]))
 
     def best() -> float:
-        return max(sorted(scores), key=lambda e: -math.inf if math.isnan(scores[e]) else scores[e])
+        # Accuracy on a few hundred samples ties often; cross-entropy orders the tied models by how
+        # well they fit the validation labels, then the smaller C wins (max keeps the first).
+        return max(
+            sorted(scores),
+            key=lambda e: (-math.inf if math.isnan(scores[e]) else scores[e], -losses[e]),
+        )
 
     for exponent in search.coarse_exponents():
         evaluate(exponent)
@@ -261,4 +287,5 @@ def search_regularisation(
         time.perf_counter() - start_time,
         sum(f.iterations for f in fits.values()),
         {f.C: f for f in fits.values()},
+        {fits[e].C: loss for e, loss in losses.items()},
     )

@@ -18,7 +18,7 @@ from typing import Any, Literal
 import torch
 from torch import Tensor
 
-from intern_transfer.probe.heads import LinearHeads, Standardizer
+from intern_transfer.probe.heads import LinearHeads
 from intern_transfer.probe.lbfgs import LBFGSSearch, fit_logistic_lbfgs, search_regularisation
 from intern_transfer.probe.metrics import Metric, check_metric, score
 from intern_transfer.probe.sgd_grid import SGDGrid, SGDSetting, train_sgd_grid
@@ -164,7 +164,8 @@ def linear_probe(
         num_classes: C; default ``max label + 1`` over training and test labels.
         sgd_grid: strategy 1's grid and schedule (defaults: :class:`SGDGrid`).
         lbfgs_search: strategy 2's search (defaults: :class:`LBFGSSearch`).
-        standardize: standardise features with training statistics (recomputed for the refit).
+        standardize: standardise features with training statistics for the SGD grid (recomputed for
+            the refit); the L-BFGS strategy follows ``lbfgs_search.standardize``.
         device: where to train (default the features' device).
     """
     check_metric(metric)
@@ -176,16 +177,19 @@ def linear_probe(
     train_idx, val_idx = stratified_split(train_labels, val_fraction, seed)
     fit_x, fit_y = train_feats[train_idx], train_labels[train_idx]
     val_x, val_y = train_feats[val_idx], train_labels[val_idx]
-    common = {"num_classes": num_classes, "metric": metric, "standardize": standardize, "device": device}
+    common = {"num_classes": num_classes, "metric": metric, "device": device}
+    sgd_common = {**common, "standardize": standardize}
     results: dict[str, StrategyResult] = {}
 
     if strategy in ("both", "sgd"):
         start = time.perf_counter()
         grid = sgd_grid or SGDGrid()
-        searched = train_sgd_grid(fit_x, fit_y, val_x, val_y, grid=grid, seed=seed, **common)
+        searched = train_sgd_grid(fit_x, fit_y, val_x, val_y, grid=grid, seed=seed, **sgd_common)
         assert searched.val_scores is not None
         chosen: SGDSetting = searched.best_setting
-        refit = train_sgd_grid(train_feats, train_labels, grid=grid, settings=[chosen], seed=seed, **common)
+        refit = train_sgd_grid(
+            train_feats, train_labels, grid=grid, settings=[chosen], seed=seed, **sgd_common
+        )
         results["sgd"] = _evaluate(
             "sgd",
             chosen._asdict(),
@@ -207,8 +211,7 @@ def linear_probe(
         search = lbfgs_search or LBFGSSearch()
         found = search_regularisation(fit_x, fit_y, val_x, val_y, search=search, **common)
         best = found.best_fit
-        d = train_feats.shape[1]
-        full = Standardizer.fit(train_feats) if standardize else Standardizer.identity(d, train_feats.dtype)
+        full = search.standardizer(train_feats)
         x = full(train_feats.to(found.heads.weight.device, found.heads.weight.dtype))
         refit_fit = fit_logistic_lbfgs(
             x,
@@ -231,7 +234,15 @@ def linear_probe(
             test_labels,
             metric,
             num_classes,
-            [{"C": C, "val_score": v, "iterations": found.fits[C].iterations} for C, v in found.evaluated],
+            [
+                {
+                    "C": C,
+                    "val_score": v,
+                    "val_loss": found.val_losses[C],
+                    "iterations": found.fits[C].iterations,
+                }
+                for C, v in found.evaluated
+            ],
             start,
         )
 
