@@ -10,6 +10,7 @@ from pathlib import Path
 
 import yaml
 
+from .imaging import MAX_PIXELS
 from .labels.build import build_taxonomy
 from .labels.queries import generate_queries
 from .labels.taxonomy import Taxonomy, TaxonomyError, format_concept
@@ -71,6 +72,7 @@ def cmd_shard(args: argparse.Namespace) -> None:
         options[key] = yaml.safe_load(value)
     for split in args.splits:
         reader = open_reader(args.reader, args.root, split, skip_corrupt=args.skip_corrupt, **options)
+        reader.max_pixels = args.max_pixels
         index = write_shards(
             reader,
             args.out,
@@ -138,6 +140,12 @@ def build_parser() -> argparse.ArgumentParser:
     shard.add_argument("--image-format", choices=("jpg", "png"), default="jpg")
     shard.add_argument("--max-shard-mb", type=int, default=128)
     shard.add_argument("--skip-corrupt", action="store_true", help="skip and count unreadable images")
+    shard.add_argument(
+        "--max-pixels",
+        type=int,
+        default=MAX_PIXELS,
+        help=f"refuse images over this many pixels before decoding them (default {MAX_PIXELS:.0e})",
+    )
     shard.add_argument(
         "--option",
         dest="options",

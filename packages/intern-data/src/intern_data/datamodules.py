@@ -30,6 +30,7 @@ from typing import Any, ClassVar
 
 import lightning as L
 
+from intern_data.imaging import MAX_PIXELS
 from intern_data.shards.collate import collate_samples, detection_collate
 from intern_data.shards.index import load_index
 from intern_data.shards.reader import Collate, ShardDataset, ShardLoader, ShardSource, Transform
@@ -66,6 +67,9 @@ class ShardDataModule(L.LightningDataModule):
         drop_last: only full training batches.
         seed: seed of the reader (shard order, shuffle, augmentation).
         max_skip_fraction, min_samples_for_skip_check: when bad data stops the run.
+        verify: check each shard's sha256 against its index before reading it (off: the reader's
+            per-sample crc32 already catches changed samples, see :mod:`intern_data.shards.reader`).
+        max_pixels: images declaring more pixels are skipped as corrupt, before decoding.
         pin_memory: pin batches (GPU training).
         train_transform, eval_transform: ``Sample -> Sample`` callables replacing the defaults.
         collate_fn: replaces the task's collate function.
@@ -92,6 +96,8 @@ class ShardDataModule(L.LightningDataModule):
         seed: int = 0,
         max_skip_fraction: float = 0.01,
         min_samples_for_skip_check: int = 100,
+        verify: bool = False,
+        max_pixels: int = MAX_PIXELS,
         pin_memory: bool = False,
         train_transform: Transform | None = None,
         eval_transform: Transform | None = None,
@@ -113,6 +119,8 @@ class ShardDataModule(L.LightningDataModule):
         self.seed = seed
         self.max_skip_fraction = max_skip_fraction
         self.min_samples_for_skip_check = min_samples_for_skip_check
+        self.verify = verify
+        self.max_pixels = max_pixels
         self.pin_memory = pin_memory
         self.train_transform = train_transform or self.default_transform(train=True)
         self.eval_transform = eval_transform or self.default_transform(train=False)
@@ -153,6 +161,8 @@ class ShardDataModule(L.LightningDataModule):
             drop_last=self.drop_last and train,
             max_skip_fraction=self.max_skip_fraction,
             min_samples_for_skip_check=self.min_samples_for_skip_check,
+            verify=self.verify,
+            max_pixels=self.max_pixels,
         )
 
     def setup(self, stage: str | None = None) -> None:

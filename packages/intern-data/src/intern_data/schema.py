@@ -22,6 +22,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from intern_data.label_space import LabelSpace
+
 Sample = dict[str, Any]
 
 IGNORE_INDEX = 255
@@ -97,3 +99,24 @@ def validate_sample(sample: Sample) -> Sample:
     if "proposals" in sample and _check_tensor(sample, "proposals", torch.float32, 2).shape[-1] != 4:
         _fail(sample, "proposals", "must be M x 4 xyxy")
     return sample
+
+
+def check_label_space(sample: Sample, label_space: LabelSpace) -> None:
+    """Raise ``SampleError`` when the sample's ``label``, ``box_labels`` or ``mask`` (255 aside) are not
+    classes of ``label_space``, or it names another label space."""
+    if not any(k in sample for k in ("label", "box_labels", "mask")):
+        return
+    key, name, n = sample["__key__"], label_space.name, len(label_space)
+    if sample.get("label_space") != name:
+        raise SampleError(f"sample {key!r}: label_space {sample.get('label_space')!r} is not {name!r}")
+    if "label" in sample and sample["label"] >= n:
+        raise SampleError(f"sample {key!r}: label {sample['label']} is outside label space {name!r} ({n})")
+    boxes = sample.get("box_labels")
+    if boxes is not None and len(boxes) and (int(boxes.max()) >= n or int(boxes.min()) < 0):
+        raise SampleError(f"sample {key!r}: a box label is outside label space {name!r} ({n})")
+    if "mask" in sample:
+        values = sample["mask"][sample["mask"] != IGNORE_INDEX]
+        if len(values) and (int(values.max()) >= n or int(values.min()) < 0):
+            raise SampleError(
+                f"sample {key!r}: mask values outside label space {name!r} ({n}) and {IGNORE_INDEX}"
+            )

@@ -10,7 +10,6 @@ saved and reused; the chosen images are written once as their own shard folder b
 from __future__ import annotations
 
 import copy
-import json
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -22,14 +21,7 @@ from torchmetrics import Metric
 from intern_bench.metrics import DepthRMSE, LogAverageMissRate, SegmentationMIoU, VOCDetectionAP, WiderFaceAP
 from intern_bench.protocols.linear_probe import regime_manifest
 from intern_bench.tasks import TaskSpec
-from intern_data.shards import (
-    decode_sample,
-    depth_transform,
-    iter_tar_samples,
-    segmentation_transform,
-    split_shards,
-    write_shards,
-)
+from intern_data.shards import ShardDataset, depth_transform, segmentation_transform, write_shards
 from intern_data.sources import DATAMODULES
 from intern_data.splits import SplitManifest, SplitRule
 from intern_transfer.adapt import (
@@ -58,29 +50,22 @@ PRIMARY_KEYS = {
 """The metric key a task type's report column shows."""
 
 
-def _keys(root: Path, split: str) -> list[str]:
-    return [
-        json.loads(raw["json"])["key"] for s in split_shards(root, split) for raw in iter_tar_samples(s.url)
-    ]
-
-
 def regime_shards(root: Path, split: str, rule: str, seed: int) -> tuple[Path, str, SplitManifest]:
-    """The shard folder and split holding the regime's training images (the whole split at 100%)."""
+    """The shard folder and split holding the regime's training images (the whole split at 100%).
+
+    The split is read through the shard reader with each shard's sha256 checked first: the manifest
+    and the subset must come from the shards the index describes.
+    """
     parsed = SplitRule.parse(rule)
     if parsed.kind == "shot":
         raise ValueError(f"N-shot regimes ({rule}) are defined per class; dense tasks take percentages")
-    manifest = regime_manifest(root, split, rule, seed, items=[(key, 0) for key in _keys(root, split)])
+    shards = ShardDataset(root, split=split, batch_size=1, verify=True)
+    keys = [sample["__key__"] for sample in shards.scan(images=False)]
+    manifest = regime_manifest(root, split, rule, seed, items=[(key, 0) for key in keys])
     if parsed.value == 100:
         return root, split, manifest
     subset = Path(root) / "regimes" / f"{parsed}-seed{seed}"
-    wanted = manifest.key_set
-    samples = (
-        decode_sample(raw)
-        for shard in split_shards(root, split)
-        for raw in iter_tar_samples(shard.url)
-        if json.loads(raw["json"])["key"] in wanted
-    )
-    write_shards(samples, subset, manifest.dataset, split, image_format="png")
+    write_shards(shards.scan(keys=manifest.key_set), subset, manifest.dataset, split, image_format="png")
     return subset, split, manifest
 
 

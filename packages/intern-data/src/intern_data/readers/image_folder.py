@@ -73,7 +73,7 @@ class ImageFolderReader(Reader):
 
     def _load(self, record: tuple[Path, int]) -> Sample:
         path, label = record
-        sample = self._base(self._key(path), decode_rgb(path))
+        sample = self._base(self._key(path), decode_rgb(path, self.max_pixels))
         sample["label"] = label
         sample["label_space"] = self.label_space.name
         return sample
