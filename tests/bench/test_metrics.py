@@ -484,11 +484,15 @@ def test_miss_rate_setups_keep_boundary_visibilities() -> None:
     metric = LogAverageMissRate(setups=["reasonable", "heavy", "all"])
     metric.update([{"boxes": gt.clone(), "scores": torch.linspace(0.9, 0.5, len(visibility))}], [target])
     positives = {name: curve["num_positives"] for name, curve in metric.curves().items()}
-    assert positives == {
-        "reasonable": sum(v >= 0.65 for v in visibility),  # 0.65, 0.66
-        "heavy": sum(0.2 <= v <= 0.65 for v in visibility),  # 0.65, 0.2, 0.64
-        "all": sum(v >= 0.2 for v in visibility),
-    } == {"reasonable": 2, "heavy": 3, "all": 4}
+    assert (
+        positives
+        == {
+            "reasonable": sum(v >= 0.65 for v in visibility),  # 0.65, 0.66
+            "heavy": sum(0.2 <= v <= 0.65 for v in visibility),  # 0.65, 0.2, 0.64
+            "all": sum(v >= 0.2 for v in visibility),
+        }
+        == {"reasonable": 2, "heavy": 3, "all": 4}
+    )
 
 
 def test_miss_rate_derivable_cases() -> None:
