@@ -20,23 +20,16 @@ from torchmetrics import Metric
 
 from intern_bench.metrics import DepthRMSE, LogAverageMissRate, SegmentationMIoU, VOCDetectionAP, WiderFaceAP
 from intern_bench.protocols.linear_probe import regime_manifest
-from intern_bench.tasks import TaskSpec
 from intern_data.shards import ShardDataset, depth_transform, segmentation_transform, write_shards
 from intern_data.sources import DATAMODULES
 from intern_data.splits import SplitManifest, SplitRule
+from intern_data.tasks import TaskSpec
 from intern_transfer.adapt import (
     DepthAdapter,
     DetectionAdapter,
     FaceDetectionAdapter,
     SegmentationAdapter,
 )
-
-DEPTH_LIMITS: dict[str, tuple[float, str | None]] = {
-    "kitti": (80.0, "garg"),
-    "nyuv2": (10.0, "eigen_nyu"),
-    "gvb_world_depth": (50.0, None),  # the world's camera sees the ground out to about 50 m
-}
-"""Task -> (maximum depth in metres, evaluation crop) of the BTS protocol."""
 
 TRANSFORMS = {"segmentation": segmentation_transform, "depth": depth_transform}
 
@@ -69,6 +62,18 @@ def regime_shards(root: Path, split: str, rule: str, seed: int) -> tuple[Path, s
     return subset, split, manifest
 
 
+def depth_limits(spec: TaskSpec) -> tuple[float, str | None]:
+    """``(maximum depth in metres, evaluation crop)`` of a depth task's BTS protocol, from its config.
+
+    Raises:
+        ValueError: the task config sets no ``protocol.max_depth``.
+    """
+    max_depth = spec.protocol.get("max_depth")
+    if max_depth is None:
+        raise ValueError(f"task {spec.name!r}: set task.protocol.max_depth (metres) for its depth protocol")
+    return float(max_depth), spec.protocol.get("eval_crop")
+
+
 def task_metric(spec: TaskSpec) -> Callable[[], Metric]:
     """A factory of the task's evaluation metric."""
     if spec.type == "detection":
@@ -80,7 +85,7 @@ def task_metric(spec: TaskSpec) -> Callable[[], Metric]:
     if spec.type == "segmentation":
         return lambda: SegmentationMIoU(num_classes=spec.num_classes)
     if spec.type == "depth":
-        max_depth, crop = DEPTH_LIMITS[spec.name]
+        max_depth, crop = depth_limits(spec)
         return lambda: DepthRMSE(max_depth=max_depth, crop=crop)
     raise ValueError(f"task {spec.name!r} ({spec.type}) is not a dense task")
 
@@ -134,7 +139,7 @@ def build_adapter(
         )
     if spec.type == "segmentation":
         return SegmentationAdapter(backbone, spec.num_classes, metric, normalize=True, **settings)
-    return DepthAdapter(backbone, DEPTH_LIMITS[spec.name][0], metric, normalize=True, **settings)
+    return DepthAdapter(backbone, depth_limits(spec)[0], metric, normalize=True, **settings)
 
 
 def run_dense(
