@@ -33,7 +33,9 @@ class CheckpointWriteError(OSError):
 class AtomicCheckpointIO(TorchCheckpointIO):
     """``torch.save`` to a temporary sibling, then ``os.replace`` onto the checkpoint's name."""
 
-    def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any | None = None) -> None:
+    def save_checkpoint(
+        self, checkpoint: dict[str, Any], path: Any, storage_options: Any | None = None
+    ) -> None:
         if storage_options is not None:
             raise TypeError(f"{type(self).__name__} takes no storage_options")
         try:
@@ -45,7 +47,8 @@ class AtomicCheckpointIO(TorchCheckpointIO):
             if not isinstance(cause, OSError):
                 raise
             raise CheckpointWriteError(
-                f"cannot write checkpoint {path}: {cause.strerror or cause}; the previous checkpoints are intact"
+                f"cannot write checkpoint {path}: {cause.strerror or cause}; "
+                "the previous checkpoints are intact"
             ) from err
 
 
@@ -67,7 +70,9 @@ def checkpoint_problem(path: str | os.PathLike[str]) -> str | None:
     return None
 
 
-def newest_checkpoint(folder: str | os.PathLike[str], report: Callable[[str], None] = log.warning) -> Path | None:
+def newest_checkpoint(
+    folder: str | os.PathLike[str], report: Callable[[str], None] = log.warning
+) -> Path | None:
     """The most recently written ``*.ckpt`` of ``folder`` that loads; each newer one that does not is
     reported (``report``) with the reason. None when the folder holds none."""
     candidates = sorted(Path(folder).glob("*.ckpt"), key=lambda p: p.stat().st_mtime_ns, reverse=True)

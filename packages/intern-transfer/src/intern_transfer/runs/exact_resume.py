@@ -1,10 +1,10 @@
 """What a checkpoint must carry for a resumed run to continue exactly as the unbroken run would have.
 
 The random-number states: torch (CPU and every CUDA device), NumPy and Python's ``random`` are saved
-under ``rng_states`` and restored when training resumes. Data workers derive their seeds from the base seed, the epoch and the
-worker (Lightning's ``seed_everything(workers=True)``, the shard reader's per-sample seeds), which the
-checkpoint's loop and reader positions already restore. Saved as tensors and plain values, so the
-checkpoint still loads with ``torch.load(weights_only=True)``.
+under ``rng_states`` and restored when training resumes. Data workers derive their seeds from the base
+seed, the epoch and the worker (Lightning's ``seed_everything(workers=True)``, the shard reader's
+per-sample seeds), which the checkpoint's loop and reader positions already restore. Saved as tensors
+and plain values, so the checkpoint still loads with ``torch.load(weights_only=True)``.
 
 The logs: every logger is flushed when a checkpoint is written, so the log on disk holds every step the
 checkpoint holds (a resumed run then drops the later steps: ``ResumableCSVLogger``'s and TensorBoard's
@@ -32,8 +32,13 @@ def collect() -> dict[str, Any]:
     return {
         "torch": torch.get_rng_state(),
         "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-        "numpy": {"kind": kind, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
-                  "has_gauss": int(has_gauss), "cached": float(cached)},  # fmt: skip
+        "numpy": {
+            "kind": kind,
+            "keys": torch.from_numpy(keys.astype(np.int64)),
+            "pos": int(pos),
+            "has_gauss": int(has_gauss),
+            "cached": float(cached),
+        },  # fmt: skip
         "python": {"version": version, "state": list(state), "gauss": gauss},
     }
 
