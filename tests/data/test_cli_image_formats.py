@@ -114,12 +114,11 @@ def test_seg_png_label_stays_lossless_and_bad_yaml_option_is_one_line(
     root = tmp_path / "seg"
     label = _seg_folder(root)
     args = ["shard", "seg_png", str(root), "--split", "train", "--option", "classes=[a, b, c]"]
-    bad = python_m(
-        "intern_data", *args, "--out", str(tmp_path / "bad"), "--option", "image_dir={split}/images"
-    )
-    assert bad.returncode == 2 and bad.stderr.count("\n") == 1
-    assert """--option 'image_dir="{split}/images"'""" in bad.stderr and "Traceback" not in bad.stderr
-    assert not (tmp_path / "bad").exists()
+    for value in ("{split}/images", "{split}"):  # not YAML; YAML but a mapping {split: null}
+        bad = python_m("intern_data", *args, "--out", str(tmp_path / "bad"), "--option", f"image_dir={value}")
+        assert bad.returncode == 2 and bad.stderr.count("\n") == 1
+        assert f"""--option 'image_dir="{value}"'""" in bad.stderr and "Traceback" not in bad.stderr
+        assert not (tmp_path / "bad").exists()
 
     folders = ["--option", 'image_dir="{split}/images"', "--option", 'label_dir="{split}/labels"']
     for image_format in ("keep", "jpg"):

@@ -70,13 +70,18 @@ def cmd_shard(args: argparse.Namespace) -> None:
         key, sep, value = option.partition("=")
         if not sep or not key:
             raise ReaderError(f"--option {option!r} is not KEY=VALUE")
+        quote = f"quote a string in the shell: --option '{key}=\"{value}\"'"
         try:
             options[key] = yaml.safe_load(value)
         except yaml.YAMLError:
             raise ReaderError(
-                f"--option {option!r}: the value is read as YAML and is not valid YAML; "
-                f"quote a string in the shell: --option '{key}=\"{value}\"'"
+                f"--option {option!r}: the value is read as YAML and is not valid YAML; {quote}"
             ) from None
+        if isinstance(options[key], dict) and None in options[key].values():
+            # `{split}` unquoted is a YAML mapping with an empty value, never a reader setting
+            raise ReaderError(
+                f"--option {option!r}: the value reads as a YAML mapping with empty values; {quote}"
+            )
     for split in args.splits:
         reader = open_reader(args.reader, args.root, split, skip_corrupt=args.skip_corrupt, **options)
         reader.max_pixels = args.max_pixels
