@@ -14,14 +14,15 @@ import intern_arch
 from intern_app import config_dir
 from intern_arch.heads import build_faster_rcnn
 from intern_arch.heads.geometry import FPN_ANCHOR_SIZES, anchor_coverage, detector_anchors
-from intern_bench.protocols.dense import build_adapter
+from intern_bench.protocols.dense import build_adapter, regime_shards
 from intern_bench.protocols.dense_fit import (
     budget_epochs,
     check_anchor_coverage,
     dense_geometry,
     training_boxes,
 )
-from intern_data.shards import write_shards
+from intern_data.datamodules import background_offset
+from intern_data.shards import load_index, write_shards
 from intern_data.tasks import TaskSpec, load_tasks
 from intern_data.world.datasets import generate, get_dataset, make_scene
 
@@ -83,3 +84,13 @@ def test_epochs_give_at_least_the_minimum_steps(
     images: int, epochs: int, min_steps: int, expected: int
 ) -> None:
     assert budget_epochs({"batch_size": 16, "epochs": epochs, "min_steps": min_steps}, images) == expected
+
+
+def test_a_low_data_regime_keeps_the_label_space_so_box_labels_keep_their_background(tmp_path: Path) -> None:
+    root = tmp_path / "det"
+    space = get_dataset("gvb_world_det").label_space
+    samples = generate("gvb_world_det", "train", count=40)
+    write_shards(samples, root, "gvb_world_det", "train", label_space=space)
+    subset, _, _ = regime_shards(root, "train", "10pct", seed=0)
+    assert load_index(subset)["label_space"] == load_index(root)["label_space"]
+    assert background_offset([str(subset)]) == background_offset([str(root)]) == 0

@@ -22,7 +22,8 @@ from torchmetrics import Metric
 from intern_bench.metrics import DepthRMSE, LogAverageMissRate, SegmentationMIoU, VOCDetectionAP, WiderFaceAP
 from intern_bench.protocols.dense_fit import budget_epochs, check_anchor_coverage, dense_geometry
 from intern_bench.protocols.linear_probe import regime_manifest
-from intern_data.shards import ShardDataset, depth_transform, segmentation_transform, write_shards
+from intern_data.label_space import LabelSpace
+from intern_data.shards import ShardDataset, depth_transform, load_index, segmentation_transform, write_shards
 from intern_data.sources import DATAMODULES
 from intern_data.splits import SplitManifest, SplitRule
 from intern_data.tasks import TaskSpec
@@ -60,7 +61,15 @@ def regime_shards(root: Path, split: str, rule: str, seed: int) -> tuple[Path, s
     if parsed.value == 100:
         return root, split, manifest
     subset = Path(root) / "regimes" / f"{parsed}-seed{seed}"
-    write_shards(shards.scan(keys=manifest.key_set), subset, manifest.dataset, split, image_format="png")
+    space = load_index(root).get("label_space")
+    write_shards(
+        shards.scan(keys=manifest.key_set),
+        subset,
+        manifest.dataset,
+        split,
+        label_space=LabelSpace.from_json(space) if space else None,
+        image_format="png",
+    )
     return subset, split, manifest
 
 
