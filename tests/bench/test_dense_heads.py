@@ -11,18 +11,20 @@ import pytest
 import torch
 
 import intern_arch
-from intern_app import AppError
+from intern_app import AppError, config_dir
 from intern_arch import BoxHead, save_handover
 from intern_arch.necks import FPN
 from intern_bench.__main__ import main
 from intern_bench.protocols.dense import build_adapter
 from intern_bench.results import load_results
-from intern_bench.tasks import get_task
+from intern_data.tasks import load_tasks
 from intern_transfer.backbones import load_backbone
 
+TASKS = load_tasks(config_dir() / "task")
 PROTOCOL = {"freeze_backbone": True, "lr": 1e-3, "weight_decay": 1e-4, "init_heads": True}
 QUICK = [
     "dense.epochs=1",
+    "dense.min_steps=0",
     "+trainer.limit_train_batches=1",
     "+trainer.limit_test_batches=1",
     "progress=false",
@@ -39,14 +41,14 @@ def export(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_detector_starts_from_the_exported_neck_and_box_head(export: Path) -> None:
     loaded = load_backbone(export)
-    adapter = build_adapter(loaded.backbone, get_task("gvb_world_det"), PROTOCOL, 64, loaded.parts)
+    adapter = build_adapter(loaded.backbone, TASKS["gvb_world_det"], PROTOCOL, 64, loaded.parts)
     detector = adapter.model
     torch.testing.assert_close(detector.backbone.fpn.state_dict(), loaded.parts["neck"].fpn.state_dict())
     torch.testing.assert_close(
         detector.roi_heads.box_head.state_dict(), loaded.parts["heads/box"].state_dict()
     )
     assert detector.roi_heads.box_head is not loaded.parts["heads/box"]  # every cell starts from the export
-    fresh = build_adapter(loaded.backbone, get_task("gvb_world_det"), {**PROTOCOL, "init_heads": False}, 64)
+    fresh = build_adapter(loaded.backbone, TASKS["gvb_world_det"], {**PROTOCOL, "init_heads": False}, 64)
     assert type(fresh.model.roi_heads.box_head).__name__ == "TwoMLPHead"  # torchvision's default head
 
 
@@ -63,7 +65,7 @@ def test_without_the_parts_or_for_another_task_it_fails_naming_why(
                                    f"paths.root_dir={tmp_path}", *QUICK]))  # fmt: skip
     loaded = load_backbone(plain)
     with pytest.raises(ValueError, match="starts a Faster R-CNN; task 'gvb_world_seg' is segmentation"):
-        build_adapter(loaded.backbone, get_task("gvb_world_seg"), PROTOCOL, 64, loaded.parts)
+        build_adapter(loaded.backbone, TASKS["gvb_world_seg"], PROTOCOL, 64, loaded.parts)
 
 
 def test_a_cell_from_the_exported_heads_is_its_own_protocol(
@@ -74,3 +76,4 @@ def test_a_cell_from_the_exported_heads_is_its_own_protocol(
     main(cfg)
     (result,) = load_results(tmp_path / "result.json")
     assert result.protocol == "frozen_dense_init_heads" and result.primary_metric == "map50"
+    assert result.metrics["anchor_coverage"] >= 90  # percent of the task's boxes, checked before training

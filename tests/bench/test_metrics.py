@@ -446,7 +446,7 @@ def make_pedestrian_set(seed: int, n_images: int = 24) -> tuple[list[dict], list
         targets.append(
             {
                 "boxes": torch.from_numpy(boxes.astype(np.float32)),
-                "visibility": torch.from_numpy(vis.astype(np.float32)),
+                "visibility": torch.from_numpy(vis),  # float64, as the official JSON annotations hold it
                 "ignore": torch.from_numpy(ignore),
             }
         )
@@ -473,6 +473,26 @@ def test_miss_rate_equals_literal_implementation(seed: int) -> None:
 
 def _people(heights: list[float], x_step: float = 100.0) -> torch.Tensor:
     return torch.tensor([[i * x_step, 10.0, i * x_step + 0.41 * h, 10.0 + h] for i, h in enumerate(heights)])
+
+
+def test_miss_rate_setups_keep_boundary_visibilities() -> None:
+    """Visibilities of exactly 0.65 and 0.2 are inside the setups whose bounds they are (inclusive, as
+    CityPersons' evaluation defines them), although the metric keeps its states in float32."""
+    visibility = [0.65, 0.2, 0.64, 0.66, 0.19]
+    gt = _people([100.0] * len(visibility))
+    target = {"boxes": gt, "visibility": torch.tensor(visibility)}
+    metric = LogAverageMissRate(setups=["reasonable", "heavy", "all"])
+    metric.update([{"boxes": gt.clone(), "scores": torch.linspace(0.9, 0.5, len(visibility))}], [target])
+    positives = {name: curve["num_positives"] for name, curve in metric.curves().items()}
+    assert (
+        positives
+        == {
+            "reasonable": sum(v >= 0.65 for v in visibility),  # 0.65, 0.66
+            "heavy": sum(0.2 <= v <= 0.65 for v in visibility),  # 0.65, 0.2, 0.64
+            "all": sum(v >= 0.2 for v in visibility),
+        }
+        == {"reasonable": 2, "heavy": 3, "all": 4}
+    )
 
 
 def test_miss_rate_derivable_cases() -> None:

@@ -24,8 +24,9 @@ def test_bar_over_cells(progress: bool, monkeypatch: pytest.MonkeyPatch, tmp_pat
     stream = Terminal()
     monkeypatch.setattr(sys, "stderr", stream)
     monkeypatch.setattr(runner, "load_backbone", lambda *args, **kwargs: None)
-    monkeypatch.setattr(runner, "run_cell", lambda cfg, loaded, display, task, rule, *args: (task, rule))
-    cfg: dict[str, Any] = {"seed": 0, "backbone": "b", "task": {"name": "t"}, "splits": ["10pct", "100pct"]}
+    monkeypatch.setattr(runner, "run_cell", lambda cfg, loaded, display, task, rule, *args: (task.name, rule))
+    task = {"name": "t", "type": "classification", "source": "reader"}
+    cfg: dict[str, Any] = {"seed": 0, "backbone": "b", "task": task, "splits": ["10pct", "100pct"]}
     cells = runner.run_bench({**cfg, "progress": progress}, tmp_path)
     assert cells == [("t", "10pct"), ("t", "100pct")]
     assert ("cells" in stream.getvalue() and "2/2" in stream.getvalue()) is progress

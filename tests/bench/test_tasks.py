@@ -1,4 +1,5 @@
-"""The GV-B task registry: Table 31, the world tasks, the packaged tasks, suites, configs and `list`."""
+"""The GV-B task registry read from the task configs: Table 31, the world tasks, the packaged tasks,
+suites, a user's shard folder as a task, and the `list` and `task new` verbs."""
 
 from __future__ import annotations
 
@@ -12,19 +13,19 @@ import pytest
 from omegaconf import OmegaConf
 
 from intern_app import config_dir
-from intern_bench.cli import main as cli_main
-from intern_bench.tasks import (
-    SUITES,
-    TASKS,
-    UnknownSuiteError,
-    UnknownTaskError,
-    get_suite,
-    get_task,
-    list_tasks,
-)
-from intern_bench.tasks.world import world_num_classes
+from intern_bench.cli import main as verbs
 from intern_data.cli import build_parser as shard_parser
 from intern_data.readers import READERS, open_reader
+from intern_data.tasks import (
+    TaskConfigError,
+    UnknownSuiteError,
+    UnknownTaskError,
+    load_tasks,
+    suites,
+    task_from_config,
+)
+from intern_data.tasks import get_suite as suite_of
+from intern_data.tasks import get_task as task_of
 from intern_data.world import cache_folder, get_dataset
 
 # Paper Table 31, row by row: dataset, classes, train size, test size, evaluation metric.
@@ -66,7 +67,21 @@ TABLE_METRICS = {
 }
 WORLD = ["gvb_world_cls", "gvb_world_fine", "gvb_world_det", "gvb_world_seg", "gvb_world_depth"]
 REAL_SMALL = ["fashion_mnist", "digits", "lfw_face"]
-TASK_CONFS = sorted((config_dir() / "task").glob("*.yaml"))
+TASK_DIR = config_dir() / "task"
+TASKS = load_tasks(TASK_DIR)
+SUITES = suites(TASKS)
+
+
+def get_task(name: str) -> Any:
+    return task_of(TASKS, name)
+
+
+def get_suite(name: str) -> Any:
+    return suite_of(TASKS, name)
+
+
+def cli_main(argv: list[str]) -> int:
+    return verbs(argv, TASK_DIR)
 
 
 def test_gvb_has_table_31_in_order_with_20_classification_and_6_dense_tasks() -> None:
@@ -112,8 +127,7 @@ def test_world_task_follows_the_generator(name: str) -> None:
         assert spec.num_classes is None
         return
     classes = dataset.label_space.classes
-    expected = len(classes) - (dataset.task == "detection")
-    assert spec.num_classes == expected == world_num_classes(dataset)
+    assert spec.num_classes == len(classes) - (dataset.task == "detection" and classes[0] == "background")
 
 
 @pytest.mark.parametrize("name", ["digits", "lfw_face"])
@@ -144,10 +158,10 @@ def test_unknown_task_lists_close_matches() -> None:
 
 def test_suites_resolve() -> None:
     assert set(SUITES) == {"world", "real_small", "gvb", "gvb_cls", "gvb_dense"}
-    assert list_tasks("world") == WORLD
-    assert list_tasks("real_small") == REAL_SMALL
+    assert list(SUITES["world"]) == WORLD
+    assert list(SUITES["real_small"]) == REAL_SMALL
     assert [len(SUITES[s]) for s in ("gvb", "gvb_cls", "gvb_dense")] == [26, 20, 6]
-    assert list_tasks() == list(TASKS) == WORLD + REAL_SMALL + list(SUITES["gvb"])
+    assert list(TASKS) == WORLD + REAL_SMALL + list(SUITES["gvb"])
     for suite, names in SUITES.items():
         assert [spec.name for spec in get_suite(suite)] == list(names)
         assert all(suite in get_task(name).suites for name in names)
@@ -172,33 +186,20 @@ def test_shard_command_matches_the_intern_data_cli(name: str) -> None:
     assert parsed.splits == list(dict.fromkeys(spec.splits.values()))
 
 
-def _task_conf(path: Path) -> tuple[str, Any]:
-    """The registry name a task config stands for and the config with its defaults merged."""
-    conf = OmegaConf.load(path)
-    defaults = conf.pop("defaults", [])
-    bases = [d for d in defaults if d != "_self_"]
-    assert len(bases) <= 1, f"{path.name}: a task config extends at most one task"
-    if not bases:
-        assert conf.name == path.stem, f"{path.name}: name is {conf.name}"
-        return path.stem, conf
-    return bases[0], OmegaConf.merge(OmegaConf.load(path.parent / f"{bases[0]}.yaml"), conf)
+def test_the_composed_task_is_the_registrys(compose_app: Callable[..., Any]) -> None:
+    for name in ("gvb_world_cls", "kitti", "fashion_mnist"):
+        composed = compose_app("bench", [f"task={name}"]).task
+        assert task_from_config(OmegaConf.to_container(composed, resolve=True)) == get_task(name)
+    assert get_task("kitti").protocol == {"max_depth": 80.0, "eval_crop": "garg"}
 
 
-@pytest.mark.parametrize("path", TASK_CONFS, ids=[p.stem for p in TASK_CONFS])
-def test_task_config_agrees_with_the_registry(path: Path) -> None:
-    name, conf = _task_conf(path)
-    spec = get_task(name)
-    assert (conf.type, conf.metric, conf.num_classes) == (spec.type, spec.metric, spec.num_classes)
-    assert conf.source == spec.source.kind
-    assert conf["dataset" if spec.source.kind == "world" else "reader"] == spec.source.name
-    assert dict(conf.splits) == dict(spec.splits)
-
-
-def test_world_and_packaged_tasks_have_configs(compose_app: Callable[..., Any]) -> None:
-    stems = {path.stem for path in TASK_CONFS}
-    assert {n for n, spec in TASKS.items() if spec.source.kind != "reader"} <= stems
-    task = compose_app("bench").task
-    assert (task.name, task.dataset, task.num_classes) == ("gvb_world_cls", "gvb_world_cls", 18)
+def test_a_task_config_error_names_the_key() -> None:
+    with pytest.raises(TaskConfigError, match=r"task.type='boxes'; choose from classification"):
+        task_from_config({"name": "x", "type": "boxes", "source": "reader"})
+    with pytest.raises(TaskConfigError, match=r"task.root: a shards task needs the shard folder"):
+        task_from_config({"name": "shards", "source": "shards", "root": "???"})
+    with pytest.raises(TaskConfigError, match=r"holds no index.json"):
+        task_from_config({"source": "shards", "root": "/nowhere"})
 
 
 def test_list_subcommand_prints_every_task(python_m: Callable[..., Any], tmp_path: Path) -> None:

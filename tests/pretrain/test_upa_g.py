@@ -1,5 +1,6 @@
 """Up-A-G: the mixed optimiser, a run to completion with its hand-over, resume, plain CLIP, bf16, DDP on
-the CPU, a killed run resumed, the views, and MLM on its own copy of the caption."""
+the CPU, the views, and MLM on its own copy of the caption (a run killed and resumed exactly:
+tests/faults/test_run_faults.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -235,40 +235,6 @@ def test_ddp_two_cpu_processes(intern_root: Path, tmp_path: Path) -> None:
     )
     assert load_ckpt(run_dir / "checkpoints" / "last.ckpt")["global_step"] == 2
     assert json.loads((run_dir / "summary.json").read_text())["steps"] == 2
-
-
-def _step_of(path: Path) -> int:
-    try:
-        return int(load_ckpt(path)["global_step"])
-    except (OSError, RuntimeError, EOFError, KeyError):  # absent or being written
-        return -1
-
-
-def test_killed_run_resumes_without_repeating_or_skipping(intern_root: Path, tmp_path: Path) -> None:
-    steps_per_epoch, epochs = 3, 4  # 24 samples per epoch, batch 8
-    run_dir = tmp_path / "run"
-    overrides = [f"trainer.max_epochs={epochs}", "callbacks.step_checkpoint.every_n_train_steps=1", NO_VAL]
-    command = [sys.executable, "-m", "intern_pretrain", *UPA_G_TINY, *overrides, f"hydra.run.dir={run_dir}"]
-    env = {k: v for k, v in os.environ.items() if k != "INTERN_CONF_DIR"}
-    env.update(INTERN_ROOT=str(intern_root), OMP_NUM_THREADS="1")
-    last = run_dir / "checkpoints" / "last.ckpt"
-    process = subprocess.Popen(
-        command, cwd=intern_root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    while _step_of(last) < steps_per_epoch + 2 and process.poll() is None:
-        time.sleep(0.1)
-    assert process.poll() is None, "the run ended before it could be killed"
-    process.kill()  # SIGKILL: no cleanup, no final checkpoint
-    process.wait()
-    killed = load_ckpt(last)
-    step = int(killed["global_step"])
-    epoch, batches = reader_position(killed)
-    assert steps_per_epoch < step < epochs * steps_per_epoch
-    assert epoch * steps_per_epoch + batches == step  # the saved reader position is the saved step's
-
-    resumed = subprocess.run(command, cwd=intern_root, env=env, capture_output=True, text=True, timeout=600)
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert int(load_ckpt(last)["global_step"]) == epochs * steps_per_epoch  # an unbroken run's step count
 
 
 # ----------------------------------------------------------------------------------- units

@@ -19,15 +19,15 @@ from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.callbacks import ModelCheckpoint
 from omegaconf import DictConfig, OmegaConf
 
-from intern_app import AppError, Verbs, describe, run_app
+from intern_app import AppError, Verbs, config_dir, describe, run_app
 from intern_bench.execution import TrainerFactory
 from intern_bench.report import NoResultsError, render_report
 from intern_bench.runner import run_bench
 from intern_bench.task_data import MissingTaskDataError
-from intern_bench.tasks import UnknownSuiteError, UnknownTaskError
 from intern_data.progress import set_progress
 from intern_data.readers import ReaderError
 from intern_data.splits import SplitMismatchError
+from intern_data.tasks import TaskConfigError, UnknownSuiteError, UnknownTaskError, load_tasks
 from intern_transfer.backbones import BackboneSpecError
 
 
@@ -71,13 +71,15 @@ def main(cfg: DictConfig) -> None:
         k: OmegaConf.to_container(v, resolve=True) if OmegaConf.is_config(v) else v for k, v in plain.items()
     }
     try:
-        results = run_bench(plain, out_dir, trainer_factory(cfg))
+        registry = load_tasks(config_dir() / "task") if plain.get("suite") else None
+        results = run_bench(plain, out_dir, trainer_factory(cfg), registry)
         written = render_report(out_dir, out_dir / "report")
     except (
         BackboneSpecError,
         MissingTaskDataError,
         UnknownSuiteError,
         UnknownTaskError,
+        TaskConfigError,
         ReaderError,
         SplitMismatchError,
         NoResultsError,
@@ -97,4 +99,5 @@ if __name__ == "__main__":
     from intern_bench.cli import main as run_verb
 
     moved = {"accelerator": "choose trainer=cpu|gpu or trainer.accelerator"}
-    run_app("bench", main, prog="intern_bench", verbs=Verbs(run_verb, VERB_HELP), moved=moved)
+    verbs = Verbs(lambda argv: run_verb(argv, config_dir() / "task"), VERB_HELP)
+    run_app("bench", main, prog="intern_bench", verbs=verbs, moved=moved)

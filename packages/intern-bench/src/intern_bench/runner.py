@@ -24,10 +24,10 @@ from intern_bench.protocols.linear_probe import run_linear_probe
 from intern_bench.report import tsne_plot
 from intern_bench.results import BenchResult, metric_higher_is_better, save
 from intern_bench.task_data import task_shards
-from intern_bench.tasks import TaskSpec, get_task
 from intern_data.progress import progress_bar
 from intern_data.shards import load_index
 from intern_data.splits import SplitManifest
+from intern_data.tasks import TaskSpec, get_suite, task_from_config
 from intern_transfer.backbones import LoadedBackbone, load_backbone
 from intern_transfer.probe import FeatureCache
 
@@ -127,15 +127,14 @@ def run_cell(
     cfg: Mapping[str, Any],
     loaded: LoadedBackbone,
     display: str,
-    task: str,
+    spec: TaskSpec,
     rule: str,
     out_dir: Path,
     make_trainer: TrainerFactory = plain_trainer,
 ) -> BenchResult:
-    """Evaluate ``loaded`` on ``task`` under regime ``rule`` with ``make_trainer(out_dir)``'s Trainer
-    (dense cells: ``dense.epochs`` epochs); save and return the result."""
+    """Evaluate ``loaded`` on the task ``spec`` under regime ``rule`` with ``make_trainer(out_dir)``'s
+    Trainer (dense cells: ``dense.epochs`` epochs); save and return the result."""
     start = time.perf_counter()
-    spec = get_task(task)
     trainer = _cell_trainer(cfg, spec, out_dir, make_trainer)
     root = task_shards(spec, data_root=cfg["data_root"], cache_dir=cfg["cache_dir"])
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -147,7 +146,7 @@ def run_cell(
     result = BenchResult(
         model=display,
         model_fingerprint=loaded.fingerprint,
-        task=task,
+        task=spec.name,
         task_type=spec.type,
         split=rule,
         split_hash=manifest.keys_hash,
@@ -166,22 +165,27 @@ def run_cell(
 
 
 def run_bench(
-    cfg: Mapping[str, Any], out_dir: Path, make_trainer: TrainerFactory = plain_trainer
+    cfg: Mapping[str, Any],
+    out_dir: Path,
+    make_trainer: TrainerFactory = plain_trainer,
+    registry: Mapping[str, TaskSpec] | None = None,
 ) -> list[BenchResult]:
-    """Every cell ``cfg`` asks for: ``suite`` (or ``task``) x ``splits`` (or ``split``); each cell of
-    several runs in its own folder ``<out_dir>/<task>/<split>`` (see :func:`run_cell`)."""
-    from intern_bench.tasks import get_suite
-
+    """Every cell ``cfg`` asks for: ``suite`` (its tasks from ``registry``, the app's task configs) or
+    ``task`` (the composed task config) x ``splits`` (or ``split``); each cell of several runs in its own
+    folder ``<out_dir>/<task>/<split>`` (see :func:`run_cell`)."""
     torch.manual_seed(int(cfg["seed"]))
     spec, display = backbone_spec(cfg)
     loaded = load_backbone(spec, weights=cfg.get("weights"), img_size=cfg.get("img_size"))
-    tasks = [t.name for t in get_suite(cfg["suite"])] if cfg.get("suite") else [cfg["task"]["name"]]
+    if cfg.get("suite"):
+        tasks = list(get_suite(registry or {}, cfg["suite"]))
+    else:
+        tasks = [task_from_config(cfg["task"])]
     rules = list(cfg.get("splits") or [cfg["split"]])
     single = len(tasks) == 1 and len(rules) == 1
     cells = [(task, rule) for task in tasks for rule in rules]
     progress = bool(cfg.get("progress", True))
     results = []
     for task, rule in progress_bar(cells, desc="cells", unit="cell", enabled=progress):
-        folder = out_dir if single else out_dir / task / rule
+        folder = out_dir if single else out_dir / task.name / rule
         results.append(run_cell(cfg, loaded, display, task, rule, folder, make_trainer))
     return results

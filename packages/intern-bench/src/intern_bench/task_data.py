@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from intern_bench.tasks import TaskSpec
 from intern_data.shards import load_index
 from intern_data.shards.index import index_path
 from intern_data.sources import prepare_shards
+from intern_data.tasks import TaskSpec
 from intern_data.world import world_shards
 
 

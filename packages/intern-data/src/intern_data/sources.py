@@ -8,7 +8,9 @@ A data config names where its samples come from (``source``):
   ``options``), converted once to shards in ``shards_dir``;
 - ``shards``: a shard folder made earlier (``root``).
 
-``task`` (classification, detection, segmentation, depth, image-text) picks the DataModule.
+``task`` (classification, detection, segmentation, depth, image-text) picks the DataModule;
+``max_skip_fraction`` (the share of bad samples that stops a run) and ``verify`` (check each shard's
+sha256 before reading it) go to it (:func:`reader_options`).
 """
 
 from __future__ import annotations
@@ -94,9 +96,25 @@ def _has_split(folder: Path, split: str) -> bool:
     return index_path(folder).is_file() and split in load_index(folder)["splits"]
 
 
+def reader_options(data: Mapping[str, Any]) -> dict[str, Any]:
+    """The shard reader's settings of a data config, checked: ``max_skip_fraction`` (default 0.01) and
+    ``verify`` (default false), as :class:`~intern_data.shards.reader.ShardDataset` takes them.
+
+    Raises:
+        DataConfigError: ``max_skip_fraction`` is not a number in [0, 1] or ``verify`` not a boolean.
+    """
+    fraction, verify = data.get("max_skip_fraction", 0.01), data.get("verify", False)
+    if isinstance(fraction, bool) or not isinstance(fraction, int | float) or not 0 <= fraction <= 1:
+        raise DataConfigError(f"data.max_skip_fraction must be a number in [0, 1], got {fraction!r}")
+    if not isinstance(verify, bool):
+        raise DataConfigError(f"data.verify must be true or false, got {verify!r}")
+    return {"max_skip_fraction": float(fraction), "verify": verify}
+
+
 def build_datamodule(data: Mapping[str, Any], root: Path, **kwargs: Any) -> ShardDataModule:
-    """The DataModule for ``data.task`` over the shard folder ``root``; ``kwargs`` go to its constructor."""
+    """The DataModule for ``data.task`` over the shard folder ``root``, with the config's
+    :func:`reader_options`; ``kwargs`` go to its constructor (and win)."""
     task = _field(data, "task")
     if task not in DATAMODULES:
         raise DataConfigError(f"data.task is {task!r}; choose from {', '.join(DATAMODULES)}")
-    return DATAMODULES[task](str(root), **kwargs)
+    return DATAMODULES[task](str(root), **{**reader_options(data), **kwargs})

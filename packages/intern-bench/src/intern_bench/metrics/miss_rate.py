@@ -194,6 +194,9 @@ class LogAverageMissRate(Metric):
         num_images = len(gt_counts)
         out: dict[str, dict[str, np.ndarray | int]] = {}
         for name, ((hmin, hmax), (vmin, vmax)) in self.setups.items():
+            # visibilities are kept in float32 (the states' dtype): compare them with bounds rounded the
+            # same way, so a visibility of exactly 0.65 (0.64999998 in float32) meets "visibility >= 0.65"
+            vmin, vmax = float(np.float32(vmin)), float(np.float32(vmax))
             scores, tps = [], []
             npos = 0
             for d_boxes, d_scores, g_boxes, g_vis, g_ign in zip(

@@ -5,12 +5,12 @@ intern-data's DataModule and is evaluated once on the test split with the task's
 MR at FPPI; WIDER FACE AP on easy / medium / hard by face height; CityPersons MR^-2; mIoU; RMSE).
 Percentage regimes draw images (one group: dense tasks have no per-image class) into a manifest that is
 saved and reused; the chosen images are written once as their own shard folder beside the task's.
+Anchors, ASPP rates and the number of epochs are fitted to the task (:mod:`.dense_fit`).
 """
 
 from __future__ import annotations
 
 import copy
-import json
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -20,31 +20,19 @@ from torch import nn
 from torchmetrics import Metric
 
 from intern_bench.metrics import DepthRMSE, LogAverageMissRate, SegmentationMIoU, VOCDetectionAP, WiderFaceAP
+from intern_bench.protocols.dense_fit import budget_epochs, check_anchor_coverage, dense_geometry
 from intern_bench.protocols.linear_probe import regime_manifest
-from intern_bench.tasks import TaskSpec
-from intern_data.shards import (
-    decode_sample,
-    depth_transform,
-    iter_tar_samples,
-    segmentation_transform,
-    split_shards,
-    write_shards,
-)
+from intern_data.label_space import LabelSpace
+from intern_data.shards import ShardDataset, depth_transform, load_index, segmentation_transform, write_shards
 from intern_data.sources import DATAMODULES
 from intern_data.splits import SplitManifest, SplitRule
+from intern_data.tasks import TaskSpec
 from intern_transfer.adapt import (
     DepthAdapter,
     DetectionAdapter,
     FaceDetectionAdapter,
     SegmentationAdapter,
 )
-
-DEPTH_LIMITS: dict[str, tuple[float, str | None]] = {
-    "kitti": (80.0, "garg"),
-    "nyuv2": (10.0, "eigen_nyu"),
-    "gvb_world_depth": (50.0, None),  # the world's camera sees the ground out to about 50 m
-}
-"""Task -> (maximum depth in metres, evaluation crop) of the BTS protocol."""
 
 TRANSFORMS = {"segmentation": segmentation_transform, "depth": depth_transform}
 
@@ -58,30 +46,43 @@ PRIMARY_KEYS = {
 """The metric key a task type's report column shows."""
 
 
-def _keys(root: Path, split: str) -> list[str]:
-    return [
-        json.loads(raw["json"])["key"] for s in split_shards(root, split) for raw in iter_tar_samples(s.url)
-    ]
-
-
 def regime_shards(root: Path, split: str, rule: str, seed: int) -> tuple[Path, str, SplitManifest]:
-    """The shard folder and split holding the regime's training images (the whole split at 100%)."""
+    """The shard folder and split holding the regime's training images (the whole split at 100%).
+
+    The split is read through the shard reader with each shard's sha256 checked first: the manifest
+    and the subset must come from the shards the index describes.
+    """
     parsed = SplitRule.parse(rule)
     if parsed.kind == "shot":
         raise ValueError(f"N-shot regimes ({rule}) are defined per class; dense tasks take percentages")
-    manifest = regime_manifest(root, split, rule, seed, items=[(key, 0) for key in _keys(root, split)])
+    shards = ShardDataset(root, split=split, batch_size=1, verify=True)
+    keys = [sample["__key__"] for sample in shards.scan(images=False)]
+    manifest = regime_manifest(root, split, rule, seed, items=[(key, 0) for key in keys])
     if parsed.value == 100:
         return root, split, manifest
     subset = Path(root) / "regimes" / f"{parsed}-seed{seed}"
-    wanted = manifest.key_set
-    samples = (
-        decode_sample(raw)
-        for shard in split_shards(root, split)
-        for raw in iter_tar_samples(shard.url)
-        if json.loads(raw["json"])["key"] in wanted
+    space = load_index(root).get("label_space")
+    write_shards(
+        shards.scan(keys=manifest.key_set),
+        subset,
+        manifest.dataset,
+        split,
+        label_space=LabelSpace.from_json(space) if space else None,
+        image_format="png",
     )
-    write_shards(samples, subset, manifest.dataset, split, image_format="png")
     return subset, split, manifest
+
+
+def depth_limits(spec: TaskSpec) -> tuple[float, str | None]:
+    """``(maximum depth in metres, evaluation crop)`` of a depth task's BTS protocol, from its config.
+
+    Raises:
+        ValueError: the task config sets no ``protocol.max_depth``.
+    """
+    max_depth = spec.protocol.get("max_depth")
+    if max_depth is None:
+        raise ValueError(f"task {spec.name!r}: set task.protocol.max_depth (metres) for its depth protocol")
+    return float(max_depth), spec.protocol.get("eval_crop")
 
 
 def task_metric(spec: TaskSpec) -> Callable[[], Metric]:
@@ -95,7 +96,7 @@ def task_metric(spec: TaskSpec) -> Callable[[], Metric]:
     if spec.type == "segmentation":
         return lambda: SegmentationMIoU(num_classes=spec.num_classes)
     if spec.type == "depth":
-        max_depth, crop = DEPTH_LIMITS[spec.name]
+        max_depth, crop = depth_limits(spec)
         return lambda: DepthRMSE(max_depth=max_depth, crop=crop)
     raise ValueError(f"task {spec.name!r} ({spec.type}) is not a dense task")
 
@@ -125,8 +126,9 @@ def build_adapter(
     img_size: int,
     parts: Mapping[str, nn.Module] | None = None,
 ) -> L.LightningModule:
-    """The adaptation module of ``spec``'s task type, frozen unless ``protocol.freeze_backbone`` is false;
-    with ``protocol.init_heads`` the detector starts from the hand-over's ``parts`` (neck and box head)."""
+    """The adaptation module of ``spec``'s task type, frozen unless ``protocol.freeze_backbone`` is false,
+    with anchors or ASPP rates fitted to ``img_size`` unless the task config sets them; with
+    ``protocol.init_heads`` the detector starts from the hand-over's ``parts`` (neck and box head)."""
     settings = {
         "freeze_backbone": bool(protocol.get("freeze_backbone", True)),
         "lr": float(protocol["lr"]),
@@ -135,21 +137,23 @@ def build_adapter(
         "warmup_steps": int(protocol.get("warmup_steps", 0)),
     }
     metric = task_metric(spec)
+    geometry = dense_geometry(spec, img_size)
     heads = handover_heads(parts or {}, spec) if protocol.get("init_heads") else {}
     if spec.type in ("detection", "pedestrian_detection"):
         kwargs = dict(protocol.get("detector_kwargs") or {})
         return DetectionAdapter(
             backbone, spec.num_classes + 1, metric, min_size=img_size, max_size=img_size,
-            detector_kwargs=kwargs, **heads, **settings,
+            detector_kwargs=kwargs, **geometry, **heads, **settings,
         )  # fmt: skip
     if spec.type == "face_detection":
         kwargs = dict(protocol.get("detector_kwargs") or {})
         return FaceDetectionAdapter(
-            backbone, metric, min_size=img_size, max_size=img_size, detector_kwargs=kwargs, **settings
-        )
+            backbone, metric, min_size=img_size, max_size=img_size, detector_kwargs=kwargs, **geometry,
+            **settings,
+        )  # fmt: skip
     if spec.type == "segmentation":
-        return SegmentationAdapter(backbone, spec.num_classes, metric, normalize=True, **settings)
-    return DepthAdapter(backbone, DEPTH_LIMITS[spec.name][0], metric, normalize=True, **settings)
+        return SegmentationAdapter(backbone, spec.num_classes, metric, normalize=True, **geometry, **settings)
+    return DepthAdapter(backbone, depth_limits(spec)[0], metric, normalize=True, **settings)
 
 
 def run_dense(
@@ -164,8 +168,9 @@ def run_dense(
     trainer: L.Trainer,
     parts: Mapping[str, nn.Module] | None = None,
 ) -> tuple[dict[str, float], SplitManifest]:
-    """Train the task head on the regime's images with ``trainer``, test once; returns (test metrics,
-    manifest). ``parts``: the backbone's hand-over parts, for ``protocol.init_heads``."""
+    """Train the task head on the regime's images with ``trainer`` for :func:`.dense_fit.budget_epochs`,
+    test once; returns (test metrics with the anchor coverage and the budget spent, manifest).
+    ``parts``: the backbone's hand-over parts, for ``protocol.init_heads``."""
     L.seed_everything(seed, workers=True)
     train_root, train_split, manifest = regime_shards(root, spec.splits["train"], rule, seed)
     task = "detection" if spec.type.endswith("detection") else spec.type
@@ -184,7 +189,14 @@ def run_dense(
         str(root), train_split=None, val_split=None, test_split=spec.splits["test"], **data_kwargs
     )
     module = build_adapter(backbone, spec, protocol, img_size, parts)
+    fitted: dict[str, float] = {"num_train_images": float(len(manifest))}
+    if task == "detection":
+        coverage = check_anchor_coverage(module.model, spec, root, spec.splits["train"], img_size)
+        if coverage is not None:
+            fitted["anchor_coverage"] = coverage
+    trainer.fit_loop.max_epochs = budget_epochs(protocol, len(manifest))
     trainer.fit(module, datamodule=train)
     trainer.test(module, datamodule=test, verbose=False)
+    fitted.update(num_epochs=float(trainer.current_epoch), num_optimizer_steps=float(trainer.global_step))
     results = {key: float(value) for key, value in module.test_results.items() if value.numel() == 1}
-    return results, manifest
+    return {**results, **fitted}, manifest

@@ -9,29 +9,37 @@ replaced by ``_``: unique within the dataset, stable between runs, and safe as a
 
 An unreadable image, label or depth file inside a dataset raises `CorruptSampleError` naming the
 file. With ``skip_corrupt=True`` the reader logs it, counts it in ``reader.skipped`` (the paths in
-``reader.skipped_files``) and goes on; ``len(reader)`` stays the number of indexed samples.
+``reader.skipped_files``) and goes on; ``len(reader)`` stays the number of indexed samples. Images are
+decoded by :mod:`intern_data.imaging`, which raises on corrupt bytes (it never crashes the process)
+and refuses an image over ``reader.max_pixels`` (default 10^8) before decoding it. A sample decoded
+from an image file also holds the file's bytes (``__image_bytes__``, :mod:`intern_data.schema`), so
+the shard writer can keep them as they are.
+
+A path taken from the dataset's own files (an annotation's ``file_name``, a list of ids or pairs) must
+stay inside the folder it is relative to (`inside`); one that leaves it is a `ReaderError` naming the
+file and the path, raised when the reader is built.
 """
 
 from __future__ import annotations
 
 import logging
+import posixpath
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
-import torch
 from torch import Tensor
-from torchvision.io import ImageReadMode, decode_image, read_file
 
+from intern_data.imaging import MAX_PIXELS, ImageDecodeError, decode_image
 from intern_data.label_space import LabelSpace
-from intern_data.schema import Sample
+from intern_data.schema import IMAGE_BYTES, Sample
 
 logger = logging.getLogger(__name__)
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp")
-"""Files the folder readers take as images (case-insensitive). torchvision decodes all but ``.bmp``,
-which is read with Pillow (a dependency of torchvision)."""
+"""Files the folder readers take as images (case-insensitive): JPEG is decoded by torchvision, the
+others by Pillow (:mod:`intern_data.imaging`)."""
 
 
 class ReaderError(ValueError):
@@ -101,71 +109,48 @@ def is_image_file(path: Path) -> bool:
     return path.is_file() and not path.name.startswith(".") and path.suffix.lower() in IMAGE_EXTENSIONS
 
 
-def read_bytes(path: Path) -> Tensor:
-    """The file's bytes as a uint8 tensor; a missing or unreadable file is a `CorruptSampleError`."""
+def inside(base: Path, relative: str, where: Path | str) -> Path:
+    """``base / relative`` when ``relative`` stays inside ``base``; else a `ReaderError` naming ``where``.
+
+    The check is on the path as written (absolute, or ``..`` past its start), so a dataset may still
+    be a tree of symbolic links.
+    """
+    normal = posixpath.normpath(relative.replace("\\", "/"))
+    if posixpath.isabs(normal) or normal == ".." or normal.startswith("../"):
+        raise ReaderError(f"{where}: path {relative!r} leaves {base}; a dataset's paths must stay inside it")
+    return base / relative
+
+
+def read_bytes(path: Path) -> bytes:
+    """The file's bytes; a missing or unreadable file is a `CorruptSampleError`."""
     try:
-        return read_file(str(path))
-    except (RuntimeError, OSError) as err:
+        return path.read_bytes()
+    except OSError as err:
         problem = "file not found" if not path.exists() else f"cannot read file ({err})"
         raise CorruptSampleError(path, problem) from None
 
 
-def decode_rgb(path: Path) -> Tensor:
-    """Decode an image file to uint8 3 x H x W (grey and palette images are expanded to RGB).
+def read_image(path: Path, max_pixels: int = MAX_PIXELS) -> tuple[Tensor, bytes]:
+    """An image file decoded to uint8 3 x H x W (grey and palette images are expanded to RGB, a 16-bit
+    image keeps its high byte), and the file's bytes.
 
     EXIF orientation is not applied, so pixels match annotations made on the stored image, as with
     pycocotools and torchvision's dataset classes.
     """
     data = read_bytes(path)
-    if path.suffix.lower() == ".bmp":
-        return _decode_with_pillow(path, "RGB").permute(2, 0, 1).contiguous()
     try:
-        image = decode_image(data, mode=ImageReadMode.RGB)
-    except (RuntimeError, ValueError) as err:
+        return decode_image(data, "rgb", max_pixels), data
+    except ImageDecodeError as err:
         raise CorruptSampleError(path, f"cannot decode image ({err})") from None
-    if image.dtype == torch.uint16:  # a 16-bit photo: keep the high byte
-        image = (image.to(torch.int32) >> 8).to(torch.uint8)
-    return image
 
 
-def decode_unchanged(path: Path) -> Tensor:
-    """Decode a single-channel label or depth PNG as stored: 1 x H x W, uint8 or uint16.
-
-    Palette PNGs (Pascal VOC's ``SegmentationClass``) are the one case torchvision cannot keep as
-    indices (it expands them to RGB), so they are read with Pillow, a dependency of torchvision.
-    """
-    data = read_bytes(path)
-    if _png_colour_type(data) == 3:
-        return _decode_with_pillow(path, None)[None]
+def decode_unchanged(path: Path, max_pixels: int = MAX_PIXELS) -> Tensor:
+    """Decode a single-channel label or depth PNG as stored: 1 x H x W, uint8 or uint16 (palette PNGs,
+    such as Pascal VOC's ``SegmentationClass``, keep their indices)."""
     try:
-        image = decode_image(data, mode=ImageReadMode.UNCHANGED)
-    except (RuntimeError, ValueError) as err:
-        raise CorruptSampleError(path, f"cannot decode image ({err})") from None
-    if image.shape[0] != 1:
-        raise CorruptSampleError(
-            path, f"must be a single-channel (grey or palette) PNG, got {image.shape[0]} channels"
-        )
-    return image
-
-
-def _png_colour_type(data: Tensor) -> int | None:
-    head = bytes(data[:26].tolist())
-    if len(head) == 26 and head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR":
-        return head[25]
-    return None
-
-
-def _decode_with_pillow(path: Path, mode: str | None) -> Tensor:
-    """The formats torchvision cannot decode as needed: BMP, and palette PNGs kept as indices."""
-    import numpy as np
-    from PIL import Image
-
-    try:
-        with Image.open(path) as img:
-            array = np.array(img.convert(mode) if mode else img, dtype=np.uint8)
-    except (OSError, ValueError) as err:
-        raise CorruptSampleError(path, f"cannot decode image ({err})") from None
-    return torch.from_numpy(array)
+        return decode_image(read_bytes(path), "plane", max_pixels)
+    except ImageDecodeError as err:
+        raise CorruptSampleError(path, str(err)) from None
 
 
 class Reader:
@@ -181,10 +166,13 @@ class Reader:
         source: dataset name written into every sample; default is the reader's ``default_source``,
             else the root folder's name.
         skip_corrupt: skip (log and count) samples whose file cannot be read instead of raising.
+
+    ``max_pixels`` (an attribute, default 10^8) is the pixel limit of one decoded image.
     """
 
     reader_name: ClassVar[str] = ""
     default_source: ClassVar[str | None] = None
+    max_pixels: int = MAX_PIXELS
 
     def __init__(
         self, root: Path | str, split: str, *, source: str | None = None, skip_corrupt: bool = False
@@ -225,5 +213,9 @@ class Reader:
     def _load(self, record: Any) -> Sample:
         raise NotImplementedError
 
-    def _base(self, key: str, image: Tensor) -> Sample:
-        return {"__key__": key, "source": self.source, "image": image}
+    def _base(self, key: str, image: Tensor, data: bytes | None = None) -> Sample:
+        """The sample's common keys; ``data``: the image file's bytes (``IMAGE_BYTES``)."""
+        sample = {"__key__": key, "source": self.source, "image": image}
+        if data is not None:
+            sample[IMAGE_BYTES] = data
+        return sample

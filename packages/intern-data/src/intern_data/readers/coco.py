@@ -12,7 +12,8 @@ Default layout (COCO 2017): ``root/annotations/instances_<split>.json`` and imag
   no area left (including ``w`` or ``h`` <= 0) is dropped. ``reader.box_stats`` counts ``crowd``,
   ``clipped`` and ``empty`` boxes, known as soon as the reader is built.
 - Images without boxes are kept (empty ``boxes`` 0 x 4) unless ``skip_empty=True``.
-- An annotation naming an image or a category id not in the JSON is an error naming the file.
+- An annotation naming an image or a category id not in the JSON, or a ``file_name`` leaving
+  ``image_dir`` (absolute, or ``..`` past it), is an error naming the file.
   A decoded image whose size differs from the JSON's is a corrupt sample.
 """
 
@@ -32,8 +33,9 @@ from intern_data.readers.base import (
     Reader,
     ReaderError,
     check_unique_keys,
-    decode_rgb,
+    inside,
     make_key,
+    read_image,
 )
 from intern_data.schema import Sample
 
@@ -79,6 +81,7 @@ class CocoReader(Reader):
         for i, image in enumerate(data["images"]):
             if not all(k in image for k in ("id", "file_name", "width", "height")):
                 raise ReaderError(f"{self.annotation}: images[{i}] needs id, file_name, width and height")
+            inside(self.image_dir, image["file_name"], f"{self.annotation}: images[{i}]")
             images[image["id"]] = image
         self.box_stats: Counter[str] = Counter()
         per_image: dict[Any, list[tuple[tuple[float, float, float, float], int]]] = defaultdict(list)
@@ -125,14 +128,14 @@ class CocoReader(Reader):
     def _load(self, record: tuple[str, int, int, list[Any]]) -> Sample:
         file_name, width, height, objects = record
         path = self.image_dir / file_name
-        image = decode_rgb(path)
+        image, data = read_image(path, self.max_pixels)
         if tuple(image.shape[1:]) != (height, width):
             raise CorruptSampleError(
                 path,
                 f"image is {image.shape[2]}x{image.shape[1]} "
                 f"but {self.annotation.name} says {width}x{height}",
             )
-        sample = self._base(make_key(self.split, file_name), image)
+        sample = self._base(make_key(self.split, file_name), image, data)
         sample["boxes"] = torch.tensor([b for b, _ in objects], dtype=torch.float32).reshape(-1, 4)
         sample["box_labels"] = torch.tensor([c for _, c in objects], dtype=torch.int64)
         sample["label_space"] = self.label_space.name

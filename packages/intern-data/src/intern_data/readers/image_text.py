@@ -23,9 +23,10 @@ from intern_data.readers.base import (
     Reader,
     ReaderError,
     check_unique_keys,
-    decode_rgb,
+    inside,
     is_image_file,
     make_key,
+    read_image,
     require_file,
 )
 from intern_data.schema import Sample
@@ -147,11 +148,12 @@ class ImageTextReader(Reader):
             path, caption = row[path_idx].strip(), row[caption_idx].strip()
             if not path or not caption:
                 raise ReaderError(f"{table}:{n}: empty path or caption")
+            inside(base, path, f"{table}:{n}")
             captions.setdefault(path, []).append(caption)
         return [(make_key(self.split, p), base / p, texts) for p, texts in captions.items()]
 
     def _load(self, record: tuple[str, Path, list[str]]) -> Sample:
         key, path, captions = record
-        sample = self._base(key, decode_rgb(path))
+        sample = self._base(key, *read_image(path, self.max_pixels))
         sample["text"] = list(captions)
         return sample

@@ -20,8 +20,9 @@ from intern_data.readers.base import (
     Reader,
     ReaderError,
     check_unique_keys,
-    decode_rgb,
+    inside,
     make_key,
+    read_image,
 )
 from intern_data.schema import Sample
 
@@ -68,6 +69,7 @@ class INatJsonReader(Reader):
         for i, image in enumerate(data["images"]):
             if "id" not in image or "file_name" not in image:
                 raise ReaderError(f"{self.annotation}: images[{i}] needs 'id' and 'file_name'")
+            inside(self.image_root, image["file_name"], f"{self.annotation}: images[{i}]")
             images[image["id"]] = image["file_name"]
         labels: dict[Any, int] = {}
         for i, ann in enumerate(data.get("annotations") or []):
@@ -89,7 +91,8 @@ class INatJsonReader(Reader):
 
     def _load(self, record: tuple[str, int | None]) -> Sample:
         file_name, label = record
-        sample = self._base(make_key(self.split, file_name), decode_rgb(self.image_root / file_name))
+        image, data = read_image(self.image_root / file_name, self.max_pixels)
+        sample = self._base(make_key(self.split, file_name), image, data)
         if label is not None:
             sample["label"] = label
             sample["label_space"] = self.label_space.name

@@ -37,9 +37,10 @@ from intern_data.readers.base import (
     Reader,
     ReaderError,
     check_unique_keys,
-    decode_rgb,
     decode_unchanged,
+    inside,
     make_key,
+    read_image,
     require_dir,
     require_file,
 )
@@ -167,6 +168,9 @@ class SegPngReader(Reader):
         if id_list:
             ids_file = require_file(self.root / id_list.format(split=split), f"split {split!r} id list")
             stems = [line.split()[0] for line in ids_file.read_text().splitlines() if line.strip()]
+            for stem in stems:
+                inside(self.label_dir, stem, ids_file)
+                inside(self.image_dir, stem, ids_file)
         else:
             stems = sorted(
                 p.relative_to(self.label_dir).as_posix()[: -len(self.label_suffix)]
@@ -204,8 +208,8 @@ class SegPngReader(Reader):
 
     def _load(self, stem: str) -> Sample:
         label_path = self.label_dir / f"{stem}{self.label_suffix}"
-        image = decode_rgb(self._image_path(stem))
-        stored = decode_unchanged(label_path)[0].to(torch.int64)
+        image, data = read_image(self._image_path(stem), self.max_pixels)
+        stored = decode_unchanged(label_path, self.max_pixels)[0].to(torch.int64)
         if stored.shape != image.shape[1:]:
             raise CorruptSampleError(
                 label_path,
@@ -223,7 +227,7 @@ class SegPngReader(Reader):
                     f"values {values[:10]} are neither class indices "
                     f"(< {len(self.label_space)}) nor {IGNORE_INDEX}",
                 )
-        sample = self._base(make_key(self.split, stem, drop_extension=False), image)
+        sample = self._base(make_key(self.split, stem, drop_extension=False), image, data)
         sample["mask"] = mask
         sample["label_space"] = self.label_space.name
         return sample

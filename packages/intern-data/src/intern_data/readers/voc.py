@@ -31,8 +31,9 @@ from intern_data.readers.base import (
     Reader,
     ReaderError,
     check_unique_keys,
-    decode_rgb,
+    inside,
     make_key,
+    read_image,
     require_dir,
     require_file,
 )
@@ -96,7 +97,8 @@ class VocReader(Reader):
         check_unique_keys([make_key(split, i, drop_extension=False) for i in ids], ids_file)
         self.box_stats: Counter[str] = Counter()
         self._records = [
-            self._parse(image_id, require_file(ann_dir / f"{image_id}.xml", "annotation")) for image_id in ids
+            self._parse(image_id, require_file(inside(ann_dir, f"{image_id}.xml", ids_file), "annotation"))
+            for image_id in ids
         ]
         self.box_stats["kept"] = sum(len(r[4]) for r in self._records)
         if any(v for k, v in self.box_stats.items() if k != "kept"):
@@ -130,6 +132,8 @@ class VocReader(Reader):
             box = clip_box((x0 - 1, y0 - 1, x1, y1), width, height, self.box_stats)
             if box is not None:
                 objects.append((box, self.label_space.index(name)))
+        if filename:
+            inside(self.root / "JPEGImages", filename.strip(), xml)
         return image_id, filename.strip() if filename else None, width, height, objects
 
     def _image_path(self, image_id: str, filename: str | None) -> Path:
@@ -141,12 +145,12 @@ class VocReader(Reader):
     def _load(self, record: tuple[str, str | None, int, int, list[Any]]) -> Sample:
         image_id, filename, width, height, objects = record
         path = self._image_path(image_id, filename)
-        image = decode_rgb(path)
+        image, data = read_image(path, self.max_pixels)
         if tuple(image.shape[1:]) != (height, width):
             raise CorruptSampleError(
                 path, f"image is {image.shape[2]}x{image.shape[1]} but its XML says {width}x{height}"
             )
-        sample = self._base(make_key(self.split, image_id, drop_extension=False), image)
+        sample = self._base(make_key(self.split, image_id, drop_extension=False), image, data)
         sample["boxes"] = torch.tensor([b for b, _ in objects], dtype=torch.float32).reshape(-1, 4)
         sample["box_labels"] = torch.tensor([c for _, c in objects], dtype=torch.int64)
         sample["label_space"] = self.label_space.name

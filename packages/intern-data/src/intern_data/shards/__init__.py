@@ -11,7 +11,7 @@ Example::
 
 from intern_data.shards.codec import SampleDecodeError, decode_sample, encode_sample, iter_tar_samples
 from intern_data.shards.collate import PAD_KEY, collate_samples, detection_collate, drop_padding
-from intern_data.shards.index import ShardInfo, load_index, split_shards
+from intern_data.shards.index import ShardInfo, ShardIntegrityError, load_index, split_shards
 from intern_data.shards.position import ReaderPosition, WorkerCursor
 from intern_data.shards.reader import (
     ShardDataset,
@@ -44,6 +44,7 @@ __all__ = [
     "SampleTransform",
     "ShardDataset",
     "ShardInfo",
+    "ShardIntegrityError",
     "ShardLoader",
     "ShardSource",
     "ShardWriteError",

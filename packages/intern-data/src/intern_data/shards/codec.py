@@ -4,9 +4,11 @@ One sample is a group of tar members sharing a prefix (webdataset's convention, 
 
 ==============  =============================================================================
 ``json``        ``key``, ``source``, ``text``, ``label``, ``label_space``, ``boxes``,
-                ``box_labels``, ``proposals`` (present ones only) and ``members``: the other
-                extensions of this sample, so a member lost from the tar is detected
-``jpg``/``png`` ``image``: JPEG (``quality``, default 95) or lossless PNG; 1 or 3 channels
+                ``box_labels``, ``proposals`` (present ones only), ``image_kept`` (true when the
+                image member is the source file) and ``members``: the other extensions of this
+                sample, so a member lost from the tar is detected
+``jpg``/``png`` ``image``: the source file's bytes (``image_format="keep"``), JPEG (``quality``,
+                default 95) or lossless PNG; 1 or 3 channels
 ``mask.png``    ``mask``: 8-bit PNG when every value is <= 255, else 16-bit PNG (exact)
 ``depth.npy``   ``depth``: float32 ``.npy`` (exact), or
 ``depth.png``   16-bit PNG in millimetres (``depth_format="png16"``: 1 mm steps, <= 65.535 m)
@@ -15,10 +17,18 @@ One sample is a group of tar members sharing a prefix (webdataset's convention, 
 Boxes and proposals live in the JSON: a float32 goes through a Python float and back bit for bit, and
 a tar member per array would cost a 512-byte header plus padding. Everything but a JPEG image decodes
 back exactly. Encoding is deterministic (same sample, same bytes), which resumable writing and content
-hashes rely on.
+hashes rely on. ``keep`` stores a sample's ``__image_bytes__`` as they are when they are a PNG or a grey
+or colour JPEG (:func:`~intern_data.imaging.kept_format`), and encodes any other image (BMP, WebP, a
+CMYK JPEG, an array without a file) as lossless PNG.
 
-Keys may hold any characters but webdataset groups members by the text before the first dot of the
-file name, so the prefix escapes ``%`` and ``.`` (``%25``, ``%2E``); the JSON keeps the real key.
+Keys may hold any characters but members are grouped by the text before the first dot of the file
+name (webdataset's convention), so the prefix escapes ``%`` and ``.`` (``%25``, ``%2E``); the JSON keeps
+the real key. A member whose name could not have been written here (a dot or ``..`` in the prefix, an
+absolute path, an extension not in the table, not a regular file) is reported, never grouped.
+
+Images and planes are decoded by :mod:`intern_data.imaging` (torchvision for JPEG, and for PNG whose
+bytes a key list's crc32 vouches for, unless kept from a source file; Pillow for any other PNG; a pixel
+limit checked on the header first), so corrupt bytes raise instead of crashing the process.
 """
 
 from __future__ import annotations
@@ -26,21 +36,24 @@ from __future__ import annotations
 import io
 import json
 import struct
+import tarfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import numpy as np
 import torch
 import webdataset as wds
 from torch import Tensor
-from torchvision.io import ImageReadMode, decode_jpeg, decode_png, encode_jpeg, encode_png
-from webdataset.tariterators import group_by_keys, tar_file_iterator
+from torchvision.io import encode_jpeg, encode_png
 
-from intern_data.schema import Sample
+from intern_data.imaging import MAX_PIXELS, ImageDecodeError, decode_image, kept_format
+from intern_data.schema import IMAGE_BYTES, Sample
 
-IMAGE_FORMATS = ("jpg", "png")
+IMAGE_FORMATS = ("keep", "jpg", "png")
 DEPTH_FORMATS = ("npy", "png16")
+MEMBER_EXTENSIONS = frozenset({"json", "jpg", "png", "mask.png", "depth.npy", "depth.png"})
+PROBLEM = "__problem__"
 _JSON_FIELDS = ("source", "text", "label", "label_space")
 _PNG16_MAX = 65535
 
@@ -101,6 +114,20 @@ def _encode_depth(depth: Tensor, depth_format: str) -> tuple[str, bytes]:
     return "depth.png", encode_png16(millimetres.numpy().astype(np.uint16))
 
 
+def _encode_image(sample: Sample, image_format: str, quality: int) -> tuple[str, bytes, bool]:
+    """The image member's extension and bytes, and whether they are the source file's (``keep``)."""
+    if image_format == "keep":
+        data = sample.get(IMAGE_BYTES)
+        ext = kept_format(data) if data is not None else None
+        if ext is not None:
+            return ext, data, True
+        image_format = "png"
+    image = sample["image"].contiguous()
+    if image_format == "jpg":
+        return "jpg", encode_jpeg(image, quality=quality).numpy().tobytes(), False
+    return "png", encode_png(image, compression_level=6).numpy().tobytes(), False
+
+
 def encode_sample(
     sample: Sample, *, image_format: str = "jpg", quality: int = 95, depth_format: str = "npy"
 ) -> dict[str, bytes | str]:
@@ -108,7 +135,8 @@ def encode_sample(
 
     Args:
         sample: a sample that passes :func:`~intern_data.schema.validate_sample`.
-        image_format: ``"jpg"`` (lossy, ``quality``) or ``"png"`` (lossless).
+        image_format: ``"keep"`` (the source file's PNG or JPEG bytes, else lossless PNG), ``"jpg"``
+            (lossy, ``quality``) or ``"png"`` (lossless).
         quality: JPEG quality, 1-100.
         depth_format: ``"npy"`` (float32, exact) or ``"png16"`` (uint16 millimetres).
     """
@@ -116,12 +144,8 @@ def encode_sample(
         raise ValueError(f"image_format must be one of {IMAGE_FORMATS}, got {image_format!r}")
     if depth_format not in DEPTH_FORMATS:
         raise ValueError(f"depth_format must be one of {DEPTH_FORMATS}, got {depth_format!r}")
-    image = sample["image"].contiguous()
-    members: dict[str, bytes] = {}
-    if image_format == "jpg":
-        members["jpg"] = encode_jpeg(image, quality=quality).numpy().tobytes()
-    else:
-        members["png"] = encode_png(image, compression_level=6).numpy().tobytes()
+    ext, data, kept = _encode_image(sample, image_format, quality)
+    members: dict[str, bytes] = {ext: data}
     if "mask" in sample:
         members["mask.png"] = _encode_mask(sample["mask"])
     if "depth" in sample:
@@ -129,6 +153,8 @@ def encode_sample(
         members[ext] = data
     meta: dict[str, Any] = {"key": sample["__key__"], "members": sorted(members)}
     meta.update({name: sample[name] for name in _JSON_FIELDS if name in sample})
+    if kept:
+        meta["image_kept"] = True
     for name in ("boxes", "box_labels", "proposals"):
         if name in sample:
             meta[name] = sample[name].tolist()
@@ -136,30 +162,44 @@ def encode_sample(
     return {"__key__": escape_key(sample["__key__"]), **members}
 
 
-def _buffer(data: bytes) -> Tensor:
-    return torch.frombuffer(bytearray(data), dtype=torch.uint8)
+def members_crc(members: Mapping[str, Any]) -> int:
+    """crc32 over a sample's members (extension names and bytes, in name order; ``__`` keys left out),
+    as the shard's key list records it."""
+    crc = 0
+    for ext in sorted(k for k in members if not k.startswith("__")):
+        crc = zlib.crc32(members[ext], zlib.crc32(ext.encode() + b"\0", crc))
+    return crc
 
 
-def decode_image_bytes(data: bytes, ext: str) -> Tensor:
-    """Decode JPEG or PNG bytes to a uint8 C x H x W tensor with torchvision, keeping 1 or 3 channels."""
-    decode = decode_jpeg if ext == "jpg" else decode_png
-    image = decode(_buffer(data), mode=ImageReadMode.UNCHANGED)
-    if image.shape[0] == 4:  # RGBA PNG from elsewhere
-        image = image[:3]
-    elif image.shape[0] == 2:  # grey + alpha
-        image = image[:1]
-    return image
+def _decode_png_plane(data: bytes, max_pixels: int = MAX_PIXELS, verified: bool = False) -> Tensor:
+    return decode_image(data, "plane", max_pixels, verified=verified)[0]
 
 
-def _decode_png_plane(data: bytes) -> Tensor:
-    plane = decode_png(_buffer(data), mode=ImageReadMode.UNCHANGED)
-    if plane.shape[0] != 1:
-        raise ValueError(f"expected a one-channel PNG, got {plane.shape[0]} channels")
-    return plane[0]
+def _decode_npy(data: bytes, max_pixels: int) -> np.ndarray:
+    """A ``.npy`` array, its declared size checked against ``max_pixels`` before it is allocated."""
+    buffer = io.BytesIO(data)
+    version = np.lib.format.read_magic(buffer)
+    if version == (1, 0):
+        shape, _, _ = np.lib.format.read_array_header_1_0(buffer)
+    else:
+        shape, _, _ = np.lib.format.read_array_header_2_0(buffer)
+    if int(np.prod(shape)) > max_pixels:
+        raise ImageDecodeError(f"array declares shape {shape}, over the limit max_pixels={max_pixels}")
+    buffer.seek(0)
+    return np.load(buffer, allow_pickle=False)
 
 
-def decode_sample(raw: dict[str, Any]) -> Sample:
-    """Decode the members of one tar sample (as webdataset's ``group_by_keys`` gives them) to a Sample.
+def decode_sample(
+    raw: dict[str, Any], *, max_pixels: int = MAX_PIXELS, images: bool = True, verified: bool = False
+) -> Sample:
+    """Decode the members of one tar sample (as :func:`iter_tar_samples` gives them) to a Sample.
+
+    Args:
+        raw: the sample's members by extension, with ``__key__`` (the prefix).
+        max_pixels: images, planes and depth arrays declaring more pixels are corrupt.
+        images: decode ``image``, ``mask`` and ``depth``; False gives the JSON's fields only (cheap).
+        verified: the members matched their crc32 in the shard's key list (faster decoding of the PNGs
+            this codec encoded, :func:`intern_data.imaging.decode_image`).
 
     Raises:
         SampleDecodeError: a member is missing or cannot be decoded; the message names the key.
@@ -182,10 +222,11 @@ def decode_sample(raw: dict[str, Any]) -> Sample:
     current = "json"
     try:
         for ext in ("jpg", "png"):
-            if ext in meta["members"]:
+            if ext in meta["members"] and images:
                 current = ext
-                sample["image"] = decode_image_bytes(raw[ext], ext)
-        if "image" not in sample:
+                kept = meta.get("image_kept", False)  # an outside file: Pillow, as for unverified bytes
+                sample["image"] = decode_image(raw[ext], "image", max_pixels, verified=verified and not kept)
+        if not any(ext in meta["members"] for ext in ("jpg", "png")):
             raise ValueError("no image member listed")
         if "boxes" in meta:
             current = "json"
@@ -193,16 +234,19 @@ def decode_sample(raw: dict[str, Any]) -> Sample:
             sample["box_labels"] = torch.tensor(meta["box_labels"], dtype=torch.int64).reshape(-1)
         if "proposals" in meta:
             sample["proposals"] = torch.tensor(meta["proposals"], dtype=torch.float32).reshape(-1, 4)
+        if not images:
+            return sample
         if "mask.png" in meta["members"]:
             current = "mask.png"
-            sample["mask"] = _decode_png_plane(raw["mask.png"]).to(torch.int64)
+            sample["mask"] = _decode_png_plane(raw["mask.png"], max_pixels, verified).to(torch.int64)
         if "depth.npy" in meta["members"]:
             current = "depth.npy"
-            depth = np.load(io.BytesIO(raw["depth.npy"]), allow_pickle=False)
+            depth = _decode_npy(raw["depth.npy"], max_pixels)
             sample["depth"] = torch.from_numpy(np.ascontiguousarray(depth, dtype=np.float32))
         elif "depth.png" in meta["members"]:
             current = "depth.png"
-            sample["depth"] = _decode_png_plane(raw["depth.png"]).to(torch.float32) / 1000.0
+            depth = _decode_png_plane(raw["depth.png"], max_pixels, verified)
+            sample["depth"] = depth.to(torch.float32) / 1000.0
     except Exception as err:  # noqa: BLE001 - any decoder failure means corrupt bytes
         raise SampleDecodeError(
             f"sample {key!r}: member {current!r} is corrupt ({type(err).__name__}: {err})"
@@ -210,14 +254,47 @@ def decode_sample(raw: dict[str, Any]) -> Sample:
     return sample
 
 
-def iter_tar_samples(url: str, handler: Any = None) -> Iterator[dict[str, Any]]:
-    """The raw samples (member bytes grouped by prefix) of one tar file, in order, with webdataset.
+def member_problem(name: str) -> str | None:
+    """Why a tar member name could not have been written by this codec, or None for a plain one."""
+    folder, _, base = name.rpartition("/")
+    prefix, dot, ext = base.partition(".")
+    if not dot or not prefix:
+        return f"member {name!r} has no '<key>.<extension>' name"
+    if name.startswith("/") or "." in folder or (folder and not all(folder.split("/"))):
+        return f"member {name!r} is not a plain sample key (absolute, '..' or an empty part)"
+    if ext not in MEMBER_EXTENSIONS:
+        return f"member {name!r} has an unexpected extension {ext!r}"
+    return None
+
+
+def iter_tar_samples(url: str) -> Iterator[dict[str, Any]]:
+    """The raw samples of one tar file, in order: consecutive members sharing a prefix, grouped.
+
+    Each sample is ``{"__key__": prefix, "__url__": url, ext: bytes, ...}``. A member that could not
+    have been written here (:func:`member_problem`, a repeated extension, not a regular file) is not
+    grouped: it comes as ``{"__key__": its name, "__url__": url, "__problem__": why}``, in its place.
 
     Args:
         url: a local path (or anything ``webdataset.gopen`` opens).
-        handler: webdataset exception handler for member-level errors; by default errors propagate.
+
+    Raises:
+        tarfile.TarError, OSError: the tar cannot be read (empty, not a tar, truncated, missing).
     """
-    handler = handler or wds.reraise_exception
-    with wds.gopen(url, "rb") as stream:
-        files = ({**item, "__url__": url} for item in tar_file_iterator(stream, handler=handler))
-        yield from group_by_keys(files, handler=handler)
+    current: dict[str, Any] | None = None
+    with wds.gopen(url, "rb") as stream, tarfile.open(fileobj=stream, mode="r|*") as tar:
+        for member in tar:
+            tar.members = []  # a stream keeps every header otherwise
+            problem = member_problem(member.name) if member.isreg() else f"member {member.name!r} is no file"
+            prefix, _, ext = member.name.partition(".") if problem is None else (member.name, "", "")
+            if problem is None and current is not None and prefix == current["__key__"] and ext in current:
+                problem = f"member {member.name!r} appears twice"
+            if problem is not None:
+                yield {"__key__": member.name, "__url__": url, PROBLEM: problem}
+                continue
+            if current is None or prefix != current["__key__"]:
+                if current is not None:
+                    yield current
+                current = {"__key__": prefix, "__url__": url}
+            current[ext] = tar.extractfile(member).read()  # type: ignore[union-attr]
+    if current is not None:
+        yield current

@@ -24,7 +24,7 @@ class WorkerCursor:
     emitted: int = 0  # samples put into batches (padding included)
     batches: int = 0
     seen: int = 0  # samples decoded or found missing: the skip rate's denominator
-    skipped: int = 0  # corrupt, incomplete or missing samples
+    skipped: int = 0  # corrupt, incomplete, missing or foreign samples (and foreign tar members)
     padded: int = 0  # repeats that keep every rank's batch count equal
 
     @classmethod

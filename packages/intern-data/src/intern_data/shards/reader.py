@@ -2,11 +2,12 @@
 
 The pipeline of one DataLoader worker (one *slot*: ``slot = rank * num_workers + worker``) reads::
 
-    its part of the epoch's shards -> shuffle buffer -> decode (torchvision) + check -> transform -> batch
+    its part of the epoch's shards -> shuffle buffer -> check + decode -> transform -> batch
 
-Tar reading, grouping members into samples and the shuffle buffer are webdataset's
-(``tar_file_iterator``, ``group_by_keys``, ``shuffle``); decoding is ``torchvision.io``; transforms are
-torchvision v2 (:mod:`intern_data.shards.transforms`). What is written here is the epoch plan, because
+Tar members are grouped into samples by :func:`~intern_data.shards.codec.iter_tar_samples`, the shuffle
+buffer is webdataset's, decoding is :mod:`intern_data.imaging` (it raises on corrupt bytes and refuses
+images over ``max_pixels`` before decoding), transforms are torchvision v2
+(:mod:`intern_data.shards.transforms`). What is written here is the epoch plan, because
 webdataset's ``split_by_node``/``split_by_worker`` deal out whole shards: with fewer shards than
 ranks x workers some ranks get nothing, and with uneven shards ranks get different batch counts; under
 DDP either one hangs the collectives. The plan instead uses the sample counts of ``index.json``:
@@ -20,6 +21,15 @@ DDP either one hangs the collectives. The plan instead uses the sample counts of
 - **resampled epochs** (``resampled=True``): each slot draws shards with replacement (per sample, the
   source by ``weights`` when several are mixed) and yields ``ceil(samples_per_epoch / (slots x
   batch_size))`` batches;
+- **the index is the truth**: a shard's key list (:mod:`~intern_data.shards.keylist`) says which
+  samples it holds, in which order, and the crc32 of their members. A tar sample not in it, a member
+  whose name could not have been written here (``../``, absolute, an unknown extension), a sample whose
+  members do not match their crc32, and a label outside the index's label space are skipped and
+  counted, and take no sample's place. With ``verify=True`` each shard's sha256 is checked against the
+  index before it is read, and a mismatch stops the run naming the shard (:class:`ShardIntegrityError`);
+  it is off by default: hashing every shard again each epoch costs about 7% of JPEG decoding, and the
+  crc32 check already catches a changed sample for a third of that and skips only that sample. Folders
+  written before key lists are read by tar position, with every other check;
 - **bad data** (a corrupt image, a missing member, a truncated or missing tar): the sample is skipped,
   counted and logged with its shard and key; a shard that ends early counts its missing samples. A slot
   that runs out of good samples pads its last batches with repeats of good ones (counted as
@@ -43,7 +53,7 @@ import os
 import random
 import tarfile
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -52,12 +62,22 @@ import torch
 import webdataset as wds
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 from webdataset.shardlists import expand_urls
-from webdataset.tariterators import base_plus_ext
 
-from intern_data.schema import Sample, SampleError, validate_sample
-from intern_data.shards.codec import SampleDecodeError, decode_sample, iter_tar_samples
+from intern_data.imaging import MAX_PIXELS
+from intern_data.io import file_sha256
+from intern_data.schema import Sample, SampleError, check_label_space, validate_sample
+from intern_data.shards.codec import (
+    PROBLEM,
+    SampleDecodeError,
+    decode_sample,
+    escape_key,
+    iter_tar_samples,
+    member_problem,
+    members_crc,
+)
 from intern_data.shards.collate import PAD_KEY, collate_samples
-from intern_data.shards.index import ShardInfo, hash_strings, load_index, split_shards
+from intern_data.shards.index import ShardInfo, ShardIntegrityError, hash_strings, load_index, split_shards
+from intern_data.shards.keylist import load_key_list
 from intern_data.shards.position import ReaderPosition, WorkerCursor
 
 log = logging.getLogger(__name__)
@@ -107,14 +127,14 @@ class ShardSource:
 
 
 def count_tar_samples(path: str) -> int:
-    """Samples (distinct member prefixes) in a local tar, from its headers only."""
+    """Samples (distinct prefixes of plain member names) in a local tar, from its headers only."""
     keys = 0
     last = None
     try:
         with tarfile.open(path, "r:") as tar:
             for member in tar:
-                prefix, _ = base_plus_ext(member.name)
-                if member.isreg() and prefix is not None and prefix != last:
+                prefix = member.name.partition(".")[0]
+                if member.isreg() and member_problem(member.name) is None and prefix != last:
                     keys += 1
                     last = prefix
     except (tarfile.TarError, EOFError, OSError) as err:
@@ -309,6 +329,8 @@ class ShardDataset(IterableDataset):
         drop_last: only full batches (then not every sample is seen each epoch).
         max_skip_fraction: skipped share of a worker's samples that stops the run.
         min_samples_for_skip_check: samples a worker reads before the share is checked.
+        verify: check each shard's sha256 against the index before reading it (module docstring).
+        max_pixels: images (and masks, depth maps) declaring more pixels are skipped as corrupt.
         rank, world_size: this process's place in DDP; default from torch.distributed or the env,
             resolved when :class:`ShardLoader` starts an epoch.
     """
@@ -330,6 +352,8 @@ class ShardDataset(IterableDataset):
         drop_last: bool = False,
         max_skip_fraction: float = 0.01,
         min_samples_for_skip_check: int = 100,
+        verify: bool = False,
+        max_pixels: int = MAX_PIXELS,
         rank: int | None = None,
         world_size: int | None = None,
     ) -> None:
@@ -370,6 +394,9 @@ class ShardDataset(IterableDataset):
         self.drop_last = drop_last
         self.max_skip_fraction = max_skip_fraction
         self.min_samples_for_skip_check = min_samples_for_skip_check
+        self.verify = verify
+        self.max_pixels = max_pixels
+        self._verified: set[str] = set()
         self.rank, self.world_size = rank, world_size
         self.epoch = 0
         self._start: dict[int, WorkerCursor] = {}
@@ -490,17 +517,54 @@ class ShardDataset(IterableDataset):
                 batch[CURSOR_KEY] = {"worker": worker, **vars(cursor)}
             yield batch
 
-    def _decode(self, raw: dict[str, Any], counters: _Counters, padding: bool) -> Sample | None:
-        shard = os.path.basename(raw.get("__url__", "?"))
+    def scan(
+        self, *, images: bool = True, keys: Collection[str] | None = None, cursor: WorkerCursor | None = None
+    ) -> Iterator[Sample]:
+        """Every sample once, in shard order, with the checks and skip counters of training but no
+        shuffle, transform, batching or padding: for one-pass tools (split drawing, tokenizer, proposals).
+
+        Args:
+            images: decode images, masks and depth; False gives each sample's JSON fields only.
+            keys: only the samples with these keys (the others are neither checked nor decoded).
+            cursor: receives the counts (``seen``, ``skipped``).
+
+        Raises:
+            SkipRateError: more than ``max_skip_fraction`` of the samples are bad.
+            ShardIntegrityError: (``verify``) a shard or key list differs from the index.
+        """
+        cursor = cursor if cursor is not None else WorkerCursor()
+        counters = _Counters(cursor, self.max_skip_fraction, self.min_samples_for_skip_check)
+        prefixes = {escape_key(key) for key in keys} if keys is not None else None
+        for index, shard in enumerate(self.shards):
+            for raw in self._read(index, 0, shard.count, counters):
+                if prefixes is None or raw["__key__"] in prefixes:
+                    sample = self._decode(raw, counters, False, images)
+                    if sample is not None:
+                        yield sample
+
+    def _decode(
+        self, raw: dict[str, Any], counters: _Counters, padding: bool, images: bool = True
+    ) -> Sample | None:
+        """The checked, decoded sample of ``raw`` (``images=False``: its JSON fields only), or None
+        when it is bad (counted unless it is padding)."""
+        shard = self.shards[raw["__shard__"]]
         try:
-            sample = decode_sample(raw)
-            validate_sample(sample)
+            if "__crc__" in raw and members_crc(raw) != raw["__crc__"]:
+                raise SampleDecodeError(
+                    f"sample {raw['__key__']!r}: members differ from those written (crc32 in the key list)"
+                )
+            verified = "__crc__" in raw  # and it matched: the bytes are those written
+            sample = decode_sample(raw, max_pixels=self.max_pixels, images=images, verified=verified)
+            if images:
+                validate_sample(sample)
+            if shard.label_space is not None:
+                check_label_space(sample, shard.label_space)
             missing = [k for k in self.required_keys if k not in sample]
             if missing:
                 raise SampleDecodeError(f"sample {sample['__key__']!r}: key(s) {missing} missing")
         except (SampleDecodeError, SampleError) as err:
             if not padding:
-                counters.bad(shard, raw.get("__key__", "?"), str(err))
+                counters.bad(shard.name, raw["__key__"], str(err))
             return None
         if not padding:
             counters.good()
@@ -525,17 +589,33 @@ class ShardDataset(IterableDataset):
     # -- raw sample streams
 
     def _read(self, shard_index: int, start: int, stop: int, counters: _Counters) -> Iterator[dict[str, Any]]:
-        """Raw samples ``start:stop`` of one shard; samples the shard fails to deliver count as bad."""
+        """Raw samples ``start:stop`` of one shard, by position in its key list (else in the tar).
+
+        Foreign members and unlisted samples are counted (by the one range their place falls in) and
+        skipped; listed samples the shard fails to deliver count as bad.
+        """
         shard = self.shards[shard_index]
-        got, key = 0, "<start>"
+        if self.verify:
+            self._verify(shard)
+        listed = load_key_list(shard.key_list, shard.key_list_sha256) if shard.key_list else None
+        got, key, position = 0, "<start>", 0  # position: the index of the next listed sample
         try:
-            for position, raw in enumerate(iter_tar_samples(shard.url)):
-                if position >= stop:
+            for raw in iter_tar_samples(shard.url):
+                problem, at = raw.get(PROBLEM), position
+                if problem is None and listed is not None:
+                    at, raw["__crc__"] = listed.get(raw["__key__"], (-1, 0))
+                    if at < position:
+                        problem = "not in the key list" if at < 0 else "repeated, or out of key list order"
+                if problem is not None:
+                    if start <= position < stop or position == stop == shard.count:
+                        counters.bad(shard.name, raw["__key__"], problem)
+                    continue
+                if at >= stop:
                     return
-                key = raw["__key__"]
-                if position >= start:
+                key, position = raw["__key__"], at + 1
+                if at >= start:
                     got += 1
-                    yield raw
+                    yield {**raw, "__shard__": shard_index}
         except Exception as err:  # noqa: BLE001 - a truncated or unreadable tar ends the shard
             reason = f"tar unreadable after key {key!r} ({type(err).__name__}: {err})"
         else:
@@ -547,6 +627,21 @@ class ShardDataset(IterableDataset):
                 f"{reason}; {stop - start - got} of samples {start}:{stop} missing",
                 stop - start - got,
             )
+
+    def _verify(self, shard: ShardInfo) -> None:
+        """Check ``shard``'s sha256 against the index once per process (a missing file is left to
+        :meth:`_read`, which counts its samples as missing)."""
+        if shard.url in self._verified or not os.path.exists(shard.url):
+            return
+        if not shard.sha256:
+            raise ShardIntegrityError(f"shard {shard.url} has no sha256 in an index to verify it by")
+        digest = file_sha256(shard.url)
+        if digest != shard.sha256:
+            raise ShardIntegrityError(
+                f"shard {shard.url} does not match the sha256 in its index.json ({digest[:12]}... against "
+                f"{shard.sha256[:12]}...): it changed after it was written; restore it or rewrite the split"
+            )
+        self._verified.add(shard.url)
 
     def _slot_stream(
         self, plan: SlotPlan, slot: int, epoch: int, counters: _Counters

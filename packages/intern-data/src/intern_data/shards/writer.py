@@ -4,12 +4,14 @@ Crash safety and resumption (hand-written: webdataset's ``ShardWriter`` writes s
 name and cannot resume):
 
 - each shard is written to ``.{name}.tmp``, flushed, fsynced and only then renamed to ``{name}``, so a
-  file named like a shard is always complete; ``index.json`` is written last, atomically;
+  file named like a shard is always complete; its key list (:mod:`~intern_data.shards.keylist`) follows,
+  and ``index.json`` is written last, atomically;
 - a rerun after an interruption deletes leftover temporary files, reads the complete shards back (keys,
-  counts, statistics, sha256), checks that the input yields the same keys in the same order (the
-  input must be deterministic), skips those samples without encoding them, and continues with the
-  next shard. The final shards are byte-identical to an uninterrupted run: tar headers carry fixed
-  times and owners, and the encoders are deterministic;
+  counts, statistics, sha256; a finished split's shards must still match the sha256 in its index),
+  checks that the input yields the same keys in the same order (the input must be deterministic), skips
+  those samples without encoding them, and continues with the next shard. The final shards are
+  byte-identical to an uninterrupted run: tar headers carry fixed times and owners, and the encoders
+  are deterministic;
 - the settings of an unfinished split are kept in ``.{dataset}-{split}.writing.json``; resuming with
   other settings is an error rather than a silent mix.
 
@@ -38,15 +40,18 @@ import webdataset as wds
 from intern_data.io import atomic_write_bytes, file_sha256, fsync_dir
 from intern_data.label_space import LabelSpace
 from intern_data.progress import progress_bar
-from intern_data.schema import IGNORE_INDEX, Sample, validate_sample
+from intern_data.schema import IGNORE_INDEX, Sample, check_label_space, validate_sample
 from intern_data.shards.codec import (
     DEPTH_FORMATS,
     IMAGE_FORMATS,
+    PROBLEM,
     _decode_png_plane,
     encode_sample,
     iter_tar_samples,
+    members_crc,
 )
 from intern_data.shards.index import FORMAT, INDEX_NAME, VERSION, hash_strings, index_path, locked
+from intern_data.shards.keylist import key_list_name, write_key_list
 
 log = logging.getLogger(__name__)
 
@@ -74,19 +79,26 @@ def _member_bytes(members: dict[str, Any]) -> int:
     return sum(_BLOCK + -(-len(v) // _BLOCK) * _BLOCK for k, v in members.items() if k != "__key__")
 
 
+def _image_member(members: Iterable[str]) -> str:
+    """The extension of a sample's image member (``jpg`` or ``png``)."""
+    return "jpg" if "jpg" in members else "png"
+
+
 class _SplitStats:
-    """Counts of one split: samples, fields, sources, and per-class counts for the index."""
+    """Counts of one split: samples, fields, sources, stored image formats, and per-class counts."""
 
     def __init__(self) -> None:
         self.count = 0
         self.fields: Counter[str] = Counter()
         self.sources: Counter[str] = Counter()
+        self.formats: Counter[str] = Counter()
         self.classes: dict[str, Counter[int]] = {"label": Counter(), "boxes": Counter(), "mask": Counter()}
 
     def add(
         self,
         fields: Iterable[str],
         source: str,
+        image_format: str,
         label: int | None,
         box_labels: list[int],
         mask_classes: list[int],
@@ -94,16 +106,18 @@ class _SplitStats:
         self.count += 1
         self.fields.update(fields)
         self.sources[source] += 1
+        self.formats[image_format] += 1
         if label is not None:
             self.classes["label"][label] += 1
         self.classes["boxes"].update(box_labels)
         self.classes["mask"].update(c for c in mask_classes if c != IGNORE_INDEX)
 
-    def add_sample(self, sample: Sample) -> None:
+    def add_sample(self, sample: Sample, members: dict[str, Any]) -> None:
         mask_classes = torch.unique(sample["mask"]).tolist() if "mask" in sample else []
         self.add(
             (f for f in _FIELDS if f in sample),
             sample["source"],
+            _image_member(members),
             sample.get("label"),
             sample["box_labels"].tolist() if "box_labels" in sample else [],
             mask_classes,
@@ -120,7 +134,14 @@ class _SplitStats:
             if any(m.startswith(ext) for m in members)
         ]
         mask = torch.unique(_decode_png_plane(raw["mask.png"])).tolist() if "mask.png" in members else []
-        self.add(fields, meta["source"], meta.get("label"), meta.get("box_labels", []), mask)
+        self.add(
+            fields,
+            meta["source"],
+            _image_member(members),
+            meta.get("label"),
+            meta.get("box_labels", []),
+            mask,
+        )
         return meta["key"]
 
     def to_json(self) -> dict[str, Any]:
@@ -128,6 +149,7 @@ class _SplitStats:
             "count": self.count,
             "fields": {f: self.fields[f] for f in _FIELDS},
             "sources": dict(sorted(self.sources.items())),
+            "stored_formats": dict(sorted(self.formats.items())),
             "class_counts": {
                 kind: {str(c): n for c, n in sorted(counts.items())}
                 for kind, counts in self.classes.items()
@@ -152,6 +174,7 @@ class _ShardFile:
         self.count = 0
         self.bytes = 0
         self.keys: set[str] = set()
+        self.listed: list[tuple[str, int]] = []  # (prefix, crc32 of the members): the key list
         self.first_key = self.last_key = ""
 
     def write(self, key: str, members: dict[str, Any], size: int) -> None:
@@ -161,6 +184,7 @@ class _ShardFile:
             )
         self.tar.write(members)
         self.keys.add(key)
+        self.listed.append((members["__key__"], members_crc(members)))
         self.first_key = self.first_key or key
         self.last_key = key
         self.count += 1
@@ -180,6 +204,7 @@ class _ShardFile:
             "sha256": file_sha256(self.final),
             "first_key": self.first_key,
             "last_key": self.last_key,
+            "keys": write_key_list(self.folder, self.name, self.listed),
         }
 
     def abort(self) -> None:
@@ -187,27 +212,6 @@ class _ShardFile:
             self.tar.close()
         self.handle.close()
         self.tmp.unlink(missing_ok=True)
-
-
-def _check_labels(sample: Sample, label_space: LabelSpace | None) -> None:
-    if label_space is None or not any(k in sample for k in ("label", "box_labels", "mask")):
-        return
-    key, n = sample["__key__"], len(label_space)
-    if sample["label_space"] != label_space.name:
-        raise ValueError(f"sample {key!r}: label_space {sample['label_space']!r} is not {label_space.name!r}")
-    if "label" in sample and sample["label"] >= n:
-        raise ValueError(
-            f"sample {key!r}: label {sample['label']} is outside label space {label_space.name!r} ({n})"
-        )
-    if "box_labels" in sample and len(sample["box_labels"]) and int(sample["box_labels"].max()) >= n:
-        raise ValueError(f"sample {key!r}: a box label is outside label space {label_space.name!r} ({n})")
-    if "mask" in sample:
-        values = sample["mask"][sample["mask"] != IGNORE_INDEX]
-        if len(values) and (int(values.max()) >= n or int(values.min()) < 0):
-            raise ValueError(
-                f"sample {key!r}: mask values outside label space {label_space.name!r} ({n}) "
-                f"and {IGNORE_INDEX}"
-            )
 
 
 def _existing_shards(folder: Path, dataset: str, split: str) -> list[Path]:
@@ -223,12 +227,23 @@ def _existing_shards(folder: Path, dataset: str, split: str) -> list[Path]:
     return [p for _, p in found]
 
 
-def _rescan(path: Path, stats: _SplitStats) -> tuple[dict[str, Any], list[str]]:
-    """Read a complete shard back: its index entry and its keys in order."""
+def _rescan(path: Path, stats: _SplitStats, sha256: str | None) -> tuple[dict[str, Any], list[str]]:
+    """Read a complete shard back: its index entry (its key list written again) and its keys in order.
+    ``sha256``: what the index of a finished split records for it, which it must still match."""
+    digest = file_sha256(path)
+    if sha256 is not None and digest != sha256:
+        raise ShardWriteError(
+            f"shard {path.name} does not match the sha256 in {index_path(path.parent)}: it changed after it "
+            "was written; delete it (and the ones after it) or rerun with overwrite=True"
+        )
     keys: list[str] = []
+    listed: list[tuple[str, int]] = []
     try:
         for raw in iter_tar_samples(str(path)):
+            if PROBLEM in raw:
+                raise ValueError(raw[PROBLEM])
             keys.append(stats.add_raw(raw))
+            listed.append((raw["__key__"], members_crc(raw)))
     except Exception as err:
         raise ShardWriteError(
             f"shard {path.name} looks complete but cannot be read ({type(err).__name__}: {err}); "
@@ -238,9 +253,10 @@ def _rescan(path: Path, stats: _SplitStats) -> tuple[dict[str, Any], list[str]]:
         "name": path.name,
         "count": len(keys),
         "bytes": path.stat().st_size,
-        "sha256": file_sha256(path),
+        "sha256": digest,
         "first_key": keys[0] if keys else "",
         "last_key": keys[-1] if keys else "",
+        "keys": write_key_list(path.parent, path.name, listed),
     }
     return entry, keys
 
@@ -316,7 +332,8 @@ def write_shards(
             against it and it is stored in the index.
         max_shard_bytes: size above which a new shard starts.
         max_shard_count: samples per shard at most.
-        image_format: ``"jpg"`` or ``"png"`` (lossless).
+        image_format: ``"keep"`` (a sample's ``__image_bytes__`` as they are when PNG or JPEG, else
+            lossless PNG), ``"jpg"`` (lossy) or ``"png"`` (lossless).
         quality: JPEG quality.
         depth_format: ``"npy"`` (float32, exact) or ``"png16"`` (millimetres).
         overwrite: delete this split's shards first instead of resuming.
@@ -373,14 +390,17 @@ def _write_split(
     if overwrite:
         for path in _existing_shards(folder, dataset, split):
             path.unlink()
+            (folder / key_list_name(path.name)).unlink(missing_ok=True)
         progress.unlink(missing_ok=True)
     existing = _existing_shards(folder, dataset, split)
     finished = bool(existing) and not progress.is_file()
-    recorded = None
+    recorded, hashes = None, {}
     if progress.is_file():
         recorded = json.loads(progress.read_text())
     elif existing and index_path(folder).is_file():
-        recorded = json.loads(index_path(folder).read_text()).get("splits", {}).get(split, {}).get("settings")
+        split_entry = json.loads(index_path(folder).read_text()).get("splits", {}).get(split, {})
+        recorded = split_entry.get("settings")
+        hashes = {shard["name"]: shard["sha256"] for shard in split_entry.get("shards", [])}
     if existing and recorded is not None and recorded != settings:
         raise ShardWriteError(
             f"{dataset}/{split} in {folder} was written with {recorded}, not {settings}; "
@@ -392,7 +412,7 @@ def _write_split(
     stats = _SplitStats()
     entries: list[dict[str, Any]] = []
     for path in existing:
-        entry, keys = _rescan(path, stats)
+        entry, keys = _rescan(path, stats, hashes.get(path.name) if finished else None)
         _skip_written(samples, keys, path.name)
         entries.append(entry)
     if existing:
@@ -412,7 +432,8 @@ def _write_split(
     try:
         for sample in samples:
             validate_sample(sample)
-            _check_labels(sample, label_space)
+            if label_space is not None:
+                check_label_space(sample, label_space)
             members = encode_sample(
                 sample,
                 image_format=settings["image_format"],
@@ -429,7 +450,7 @@ def _write_split(
             if shard is None:
                 shard = _ShardFile(folder, shard_name(dataset, split, len(entries)))
             shard.write(sample["__key__"], members, size)
-            stats.add_sample(sample)
+            stats.add_sample(sample, members)
         if shard is not None:
             entries.append(shard.commit())
             shard = None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -13,9 +12,8 @@ from torch import nn
 from intern_arch.checkpoint import atomic_folder
 from intern_arch.text import TextTokenizer, train_tokenizer
 from intern_data.progress import show_progress
-from intern_data.shards.codec import iter_tar_samples
-from intern_data.shards.index import split_shards
-from intern_data.sources import build_datamodule, prepare_shards
+from intern_data.shards.reader import ShardDataset
+from intern_data.sources import build_datamodule, prepare_shards, reader_options
 from intern_pretrain.core import StageConfigError, StageData
 from intern_pretrain.upa_g.eda import EDA
 from intern_pretrain.upa_g.views import UpaGTransform
@@ -25,16 +23,20 @@ __all__ = ["caption_tokenizer", "image_text_data", "iter_captions"]
 log = logging.getLogger(__name__)
 
 
-def iter_captions(root: str | Path, split: str = "train") -> Iterator[str]:
-    """Every caption of ``split`` in the shard folder ``root`` (read from the JSON members only)."""
-    for shard in split_shards(root, split):
-        for raw in iter_tar_samples(shard.url):
-            if "json" in raw:
-                yield from json.loads(raw["json"]).get("text", [])
+def iter_captions(root: str | Path, split: str = "train", max_skip_fraction: float = 0.01) -> Iterator[str]:
+    """Every caption of ``split`` in the shard folder ``root``, read from the JSON members only, through
+    the shard reader's checks (each shard's sha256, key list, skip counting up to ``max_skip_fraction``)."""
+    shards = ShardDataset(root, split=split, batch_size=1, verify=True, max_skip_fraction=max_skip_fraction)
+    for sample in shards.scan(images=False):
+        yield from sample.get("text", [])
 
 
 def caption_tokenizer(
-    folder: str | Path, root: str | Path, vocab_size: int, split: str = "train"
+    folder: str | Path,
+    root: str | Path,
+    vocab_size: int,
+    split: str = "train",
+    max_skip_fraction: float = 0.01,
 ) -> TextTokenizer:
     """The run's tokenizer: ``folder/tokenizer.json`` when there (a resumed run), else a BPE trained on
     the captions of ``split`` in ``root`` and saved there."""
@@ -42,7 +44,7 @@ def caption_tokenizer(
     if (folder / "tokenizer.json").is_file():
         return TextTokenizer.load(folder)
     tokenizer = train_tokenizer(
-        iter_captions(root, split), vocab_size=vocab_size, show_progress=show_progress()
+        iter_captions(root, split, max_skip_fraction), vocab_size=vocab_size, show_progress=show_progress()
     )
     with atomic_folder(folder) as tmp:
         tokenizer.save(tmp)
@@ -86,7 +88,8 @@ def image_text_data(
             f"has data.task={source.get('task')!r}"
         )
     root = prepare_shards(dict(source))
-    tokenizer = caption_tokenizer(Path(run_dir) / "tokenizer", root, vocab_size)
+    skip = reader_options(source)["max_skip_fraction"]
+    tokenizer = caption_tokenizer(Path(run_dir) / "tokenizer", root, vocab_size, max_skip_fraction=skip)
     eda = EDA(alpha=eda_alpha, operations=tuple(eda_operations))
     views = UpaGTransform(img_size, eda, scale=scale, hflip=hflip, color=color)
     datamodule = build_datamodule(

@@ -11,7 +11,7 @@ from torch import Tensor, nn
 from intern_data.datamodules import ShardDataModule
 from intern_data.shards.reader import Transform
 from intern_data.shards.transforms import IMAGENET_MEAN, IMAGENET_STD
-from intern_data.sources import prepare_shards
+from intern_data.sources import prepare_shards, reader_options
 from intern_pretrain.core import StageData
 from intern_pretrain.upa_l.proposals import proposal_settings
 from intern_pretrain.upa_l.sidecar import load_proposals, write_proposals
@@ -120,8 +120,10 @@ def local_views_data(
     of every stage's data interface; Up-A-L's data does not need it.
     """
     root = prepare_shards(dict(source), [split])
+    options = reader_options(source)
     settings = proposal_settings(**dict(proposals or {}))
-    write_proposals(root, split, **settings)  # returns at once when a complete sidecar exists
+    # returns at once when a complete sidecar exists
+    write_proposals(root, split, max_skip_fraction=options["max_skip_fraction"], **settings)
     views = dict(views or {})
     pretrained = getattr(backbone, "pretrained_cfg", None) or {}
     datamodule = LocalViewsDataModule(
@@ -142,5 +144,6 @@ def local_views_data(
         samples_per_epoch=samples_per_epoch,
         drop_last=True,
         seed=seed,
+        **options,
     )
     return StageData(datamodule)

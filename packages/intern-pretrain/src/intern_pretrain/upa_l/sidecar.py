@@ -27,8 +27,8 @@ from torch import Tensor
 
 from intern_data.io import atomic_write_bytes
 from intern_data.progress import progress_bar
-from intern_data.shards.codec import decode_sample, iter_tar_samples
-from intern_data.shards.index import load_index, split_shards
+from intern_data.shards.index import load_index
+from intern_data.shards.reader import ShardDataset
 from intern_pretrain.upa_l.proposals import proposal_settings, proposals_for_image
 
 FORMAT = "intern-proposals"
@@ -79,9 +79,14 @@ def write_proposals(
     *,
     overwrite: bool = False,
     flush_every: int = 1000,
+    max_skip_fraction: float = 0.01,
     **settings: Any,
 ) -> Path:
     """Compute the proposals of every image of a shard split once and store them as a JSON sidecar.
+
+    Images are read through the shard reader (each shard's sha256 checked against the index first;
+    a corrupt sample is skipped, counted and logged, up to ``max_skip_fraction``), so a skipped image
+    has no proposals, as it has no place in training.
 
     Args:
         shard_folder: Folder holding the shards and ``index.json``.
@@ -89,6 +94,7 @@ def write_proposals(
         out: Sidecar path; defaults to :func:`proposals_path`.
         overwrite: Recompute even when a sidecar for other content or settings exists.
         flush_every: Rewrite the (partial) sidecar after this many images, so a rerun resumes there.
+        max_skip_fraction: The share of bad samples that stops the pass (``SkipRateError``).
         **settings: As for :func:`proposal_settings` (``mode``, ``min_size``, ``max_aspect``,
             ``area_ratio``, ``max_proposals``, ``search_size``, ``seed``).
 
@@ -120,11 +126,13 @@ def write_proposals(
         data["proposals"] = existing.get("proposals", {})
     done = data["proposals"]
     pending = 0
-    shards = split_shards(shard_folder, split)
-    raws = (raw for shard in shards for raw in iter_tar_samples(shard.url))
-    total = sum(shard.count for shard in shards)
-    for raw in progress_bar(raws, total=total, desc=f"proposals {dataset}/{split}", unit="image"):
-        sample = decode_sample(raw)
+    shards = ShardDataset(
+        shard_folder, split=split, batch_size=1, verify=True, max_skip_fraction=max_skip_fraction
+    )
+    samples = shards.scan()
+    for sample in progress_bar(
+        samples, total=shards.num_samples, desc=f"proposals {dataset}/{split}", unit="image"
+    ):
         if sample["__key__"] in done:
             continue
         done[sample["__key__"]] = proposals_for_image(sample["image"], resolved).tolist()

@@ -1,4 +1,5 @@
-"""`TaskSpec`: one benchmark task (what it measures, how big it is, where its data come from).
+"""`TaskSpec`: one downstream task (what it measures, how big it is, where its data come from, and the
+constants its protocols need), as its task config (``conf/task/<name>.yaml``) describes it.
 
 ``num_classes`` counts what the task's labels index: classification classes; detection object
 classes without background (heads add their own); segmentation classes with background (the
@@ -22,7 +23,7 @@ TaskType = Literal[
 MetricName = Literal[
     "accuracy", "mean_per_class_accuracy", "ap50", "ap50_easy_medium_hard", "mr2", "miou", "rmse"
 ]
-SourceKind = Literal["reader", "world", "packaged"]
+SourceKind = Literal["reader", "world", "packaged", "shards"]
 TASK_TYPES: tuple[str, ...] = get_args(TaskType)
 METRICS: tuple[str, ...] = get_args(MetricName)
 SOURCE_KINDS: tuple[str, ...] = get_args(SourceKind)
@@ -38,9 +39,11 @@ class DataSource:
 
     Attributes:
         kind: ``reader`` (a real dataset the user converts to shards with an intern-data reader),
-            ``world`` (an embedded-world dataset, generated and cached) or ``packaged`` (an
-            intern-data reader over data that ship in installed packages).
-        name: the intern-data reader (``reader``, ``packaged``) or the world dataset (``world``).
+            ``world`` (an embedded-world dataset, generated and cached), ``packaged`` (an
+            intern-data reader over data that ship in installed packages) or ``shards`` (a shard folder
+            the user made, described by its ``index.json``).
+        name: the intern-data reader (``reader``, ``packaged``), the world dataset (``world``) or the
+            shard folder (``shards``).
         layout: the on-disk layout the reader expects under the dataset's root (``reader`` only).
         options: keyword arguments of the reader beyond ``root`` and ``split``.
     """
@@ -75,6 +78,10 @@ class TaskSpec:
         section: the paper section describing the task.
         notes: what the numbers or the layout need explained.
         suites: tags of the suites the task belongs to.
+        protocol: constants of the task's protocols: ``max_depth`` and ``eval_crop`` (depth),
+            ``anchor_sizes`` (detection, one per FPN level P2..P6), ``aspp_rates`` (segmentation).
+        root: the shard folder, when the task names one (``shards`` tasks); else ``shards_root``'s.
+        order: the task's position in the registry (Table 31's order for GV-B).
     """
 
     name: str
@@ -89,6 +96,9 @@ class TaskSpec:
     section: str = ""
     notes: str = ""
     suites: tuple[str, ...] = ()
+    protocol: Mapping[str, Any] = field(default_factory=dict, hash=False)
+    root: str | None = None
+    order: int = 0
 
     def __post_init__(self) -> None:
         if self.type not in TASK_TYPES:
@@ -98,13 +108,17 @@ class TaskSpec:
         if not {"train", "test"} <= set(self.splits):
             raise ValueError(f"{self.name}: splits needs train and test, got {dict(self.splits)}")
         object.__setattr__(self, "splits", _frozen(self.splits))
+        object.__setattr__(self, "protocol", _frozen(self.protocol))
 
     def shards_root(self, data_root: Path | str) -> Path:
         """The shard folder of this task under ``data_root``.
 
-        ``<data_root>/<name>`` for real data; for the world, the cache folder of its default settings
-        that ``intern_data.world.world_shards(dataset, data_root)`` fills.
+        ``root`` when the task names its folder; ``<data_root>/<name>`` for real data; for the world,
+        the cache folder of its default settings that ``intern_data.world.world_shards(dataset,
+        data_root)`` fills.
         """
+        if self.root is not None:
+            return Path(self.root)
         if self.source.kind == "world":
             return cache_folder(self.source.name, data_root)
         return Path(data_root) / self.name
@@ -112,13 +126,14 @@ class TaskSpec:
     def shard_command(
         self, data_root: Path | str = "DATA_ROOT", native_root: Path | str = "ROOT"
     ) -> str | None:
-        """The ``python -m intern_data shard`` command writing this task's shards (None for the world).
+        """The ``python -m intern_data shard`` command writing this task's shards (None for the world and
+        for a shard folder the user made).
 
         Args:
             data_root: where the benchmark's shard folders go.
             native_root: the dataset in its native format (``source.layout``); unused for packaged data.
         """
-        if self.source.kind == "world":
+        if self.source.kind in ("world", "shards"):
             return None
         args = ["python", "-m", "intern_data", "shard", self.source.name]
         if self.source.kind == "reader":
