@@ -10,11 +10,14 @@ from typing import Any
 
 import pytest
 import torch
+from omegaconf import OmegaConf
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from intern_app import AppError
 from intern_bench.__main__ import main
+from intern_bench.protocols.linear_probe import lbfgs_search
 from intern_bench.results import load_results
+from intern_transfer.probe import LBFGSSearch
 
 FAST = ["protocol.sgd.iterations=200", "protocol.lbfgs.max_iter=100", "progress=false", "tsne=false"]
 PROBE = ["task=gvb_world_fine", "split=10pct", *FAST]
@@ -129,3 +132,10 @@ def test_removed_accelerator_key_names_the_trainer_group(
     (line,) = done.stderr.splitlines()
     assert line.startswith("intern_bench: 'accelerator=gpu': accelerator is gone; choose trainer=")
     assert not (tmp_path / "runs").exists()
+
+
+def test_the_lbfgs_protocol_centres_features_unless_told_to_scale_them() -> None:
+    """``protocol.lbfgs`` builds the library's default search; ``standardize=true`` reaches it too."""
+    conf = OmegaConf.load(Path(__file__).resolve().parents[2] / "conf" / "protocol" / "linear_probe.yaml")
+    assert lbfgs_search(conf.lbfgs) == LBFGSSearch()
+    assert lbfgs_search({**conf.lbfgs, "standardize": True}) == LBFGSSearch(standardize=True)

@@ -23,12 +23,13 @@ to the smaller C.
 
 Features are fitted as extracted, as CLIP fits scikit-learn's ``LogisticRegression`` on them
 (appendix A.3), only centred on the training mean: with an unpenalised bias that is the same model
-(the bias absorbs the shift; scikit-learn's ``fit_intercept=True``) and L-BFGS needs fewer
-iterations. Scaling each feature to unit variance (``LBFGSSearch(standardize=True)``) is a different
-prior: it lifts near-dead channels (ReLU features, constant border pixels) to the weight of
-informative ones. With it and accuracy ties going to the smaller C (the search before), the probe
-fell 3.0 test points below the scikit-learn peer on EfficientNet-Lite0 features of digits at 10% of
-the training data and 1.1 at 100% (``benchmarks/RESULTS.md``, ``probe_speed.py --peer``).
+(the bias absorbs the shift; scikit-learn's lbfgs solver leaves the intercept unpenalised too, per
+its ``LogisticRegression`` documentation) and L-BFGS needs fewer iterations. Scaling each feature to
+unit variance (``LBFGSSearch(standardize=True)``) is a different prior: it lifts near-dead channels
+(ReLU features, constant border pixels) to the weight of informative ones. With it and accuracy ties
+going to the smaller C (the search before), the probe fell 3.0 test points below the scikit-learn
+peer on EfficientNet-Lite0 features of digits at 10% of the training data and 1.1 at 100%
+(``benchmarks/RESULTS.md``, ``probe_speed.py --peer``).
 """
 
 from __future__ import annotations
