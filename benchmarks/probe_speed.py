@@ -33,7 +33,10 @@ all the regime's rows with the chosen C, and one test evaluation on the same tes
   C from 11 log-spaced values over [1e-3, 1e2] chosen by validation accuracy (ties: the smaller C).
 
 The table gives each cell and, per dataset x regime, both means, the paired mean difference (ours -
-peer, test points) and the worst cell; the target is a paired mean of at least -0.5 and no cell below -3.
+peer, test points) and the worst cell (the target: a paired mean of at least -0.5 and no cell below -3),
+and the mean seconds of each side with the speed-up. The peer's results are deterministic and take
+minutes per Fashion-MNIST cell, so they are memoised in ``sklearn_peer.json`` in ``--cache-dir``
+(seconds as measured by the run that computed them); delete it to measure them again.
 
 Threads: ``--threads`` for torch and (through threadpoolctl) for scikit-learn's BLAS/OpenMP alike; 1 by
 default because these CPUs are shared and two threads on a busy core thrash.
