@@ -54,7 +54,15 @@ def sgd_grid(cfg: Mapping[str, Any]) -> SGDGrid:
 
 
 def lbfgs_search(cfg: Mapping[str, Any]) -> LBFGSSearch:
-    return LBFGSSearch(c_min=float(cfg["c_min"]), c_max=float(cfg["c_max"]), max_iter=int(cfg["max_iter"]))
+    """The L-BFGS search of ``protocol.lbfgs``: C in [``c_min``, ``c_max``], first ``coarse_step`` decades
+    apart, refined to ``steps_per_decade`` (both optional), at most ``max_iter`` iterations a fit."""
+    steps = {"coarse_step": float, "steps_per_decade": int}
+    return LBFGSSearch(
+        c_min=float(cfg["c_min"]),
+        c_max=float(cfg["c_max"]),
+        max_iter=int(cfg["max_iter"]),
+        **{key: kind(cfg[key]) for key, kind in steps.items() if key in cfg},
+    )
 
 
 def regime_manifest(

@@ -1,0 +1,163 @@
+"""What a run will cost, said before it starts: its cells, the fits of each and minutes on this machine.
+
+A probe cell's cost is its protocol's fits (paper 9.3): ``linear_probe`` trains one SGD head per
+point of its grid (lrs x weight decays x momenta = 56) for ``iterations`` steps (10,000) and refits the
+chosen one, and runs the L-BFGS search over C (:func:`lbfgs_fits`: 15 fits of at most ``max_iter``
+iterations) and its refit; ``lbfgs`` runs the search alone. The minutes come from a short measurement
+on random features of the backbone's width with the task's classes: a few SGD steps of the whole grid
+(their cost does not depend on the rows), and one L-BFGS fit, scaled to the regime's rows and the
+search's fits. Real features may take many more L-BFGS iterations than random ones, so the estimate
+is a range whose top has every fit run to ``max_iter``. Feature extraction (once per backbone and task,
+then cached) and dense cells are not estimated.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+import torch
+
+from intern_bench.protocols.linear_probe import lbfgs_search, sgd_grid
+from intern_data.splits import SplitRule
+from intern_data.tasks import TaskSpec
+from intern_transfer.probe import LBFGSSearch, fit_logistic_lbfgs, train_sgd_grid
+
+MEASURE_ROWS = 512
+"""Rows of the random features the L-BFGS fit is timed on (its time is scaled to the regime's rows)."""
+MEASURE_LBFGS_ITER = 50
+"""Iterations at most of the timed L-BFGS fit (random features converge in fewer)."""
+MEASURE_SGD_SECONDS = 0.25
+"""SGD steps are timed in growing batches until one batch takes this long (or 64 steps)."""
+EVALS_PER_ITER = 1.25
+"""Objective evaluations per L-BFGS iteration at most (torch's default ``max_eval``)."""
+
+
+def lbfgs_fits(search: LBFGSSearch) -> int:
+    """Fits of the L-BFGS search at most: the coarse grid, then two per halving of its step (paper 9.3)."""
+    halvings = 0
+    step = search.coarse_step
+    while step > 1.0 / search.steps_per_decade + 1e-9:
+        step /= 2
+        halvings += 1
+    return len(search.coarse_exponents()) + 2 * halvings
+
+
+def training_rows(spec: TaskSpec, rule: str) -> int:
+    """About how many training samples regime ``rule`` of ``spec`` keeps (per-class rounding ignored)."""
+    parsed = SplitRule.parse(rule)
+    if parsed.kind == "percent":
+        return parsed.take(spec.train_size)
+    return min(spec.train_size, int(parsed.value) * int(spec.num_classes or 1))
+
+
+@dataclass(frozen=True)
+class Timing:
+    """Seconds measured at one feature width and class count: an SGD step of the whole grid (0 without
+    SGD), one L-BFGS fit on random features and one objective evaluation, both per training row."""
+
+    sgd_step: float
+    lbfgs_fit_per_row: float
+    lbfgs_eval_per_row: float
+
+
+def measure(protocol: Mapping[str, Any], width: int, classes: int) -> Timing:
+    """Time ``protocol``'s fits on random features of ``width`` with ``classes`` classes (see the module)."""
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(MEASURE_ROWS, width, generator=generator)
+    teacher = torch.randn(width, classes, generator=generator) / math.sqrt(width)
+    y = (3 * x @ teacher + torch.randn(MEASURE_ROWS, classes, generator=generator)).argmax(1)
+    strategy = protocol.get("strategy", "both")
+    sgd_step = fit_per_row = eval_per_row = 0.0
+    if strategy in ("both", "sgd"):
+        grid, steps = sgd_grid(protocol["sgd"]), 2
+        while True:
+            start = time.perf_counter()
+            train_sgd_grid(x, y, grid=replace(grid, iterations=steps), num_classes=classes)
+            seconds = time.perf_counter() - start
+            if seconds >= MEASURE_SGD_SECONDS or steps >= 64:
+                break
+            steps *= 4
+        sgd_step = seconds / steps
+    if strategy in ("both", "lbfgs"):
+        max_iter = min(lbfgs_search(protocol["lbfgs"]).max_iter, MEASURE_LBFGS_ITER)
+        start = time.perf_counter()
+        fit = fit_logistic_lbfgs(x, y, C=1.0, num_classes=classes, max_iter=max_iter)
+        seconds = time.perf_counter() - start
+        fit_per_row = seconds / MEASURE_ROWS
+        eval_per_row = fit_per_row / max(1, fit.evaluations)
+    return Timing(sgd_step, fit_per_row, eval_per_row)
+
+
+def cell_seconds(protocol: Mapping[str, Any], timing: Timing, rows: int) -> tuple[float, float]:
+    """(as quick as on random features, every L-BFGS fit to ``max_iter``) seconds of one probe cell on
+    ``rows`` training samples: the search on the rows left after the validation carve-out, then refits."""
+    strategy = protocol.get("strategy", "both")
+    low = high = 0.0
+    if strategy in ("both", "sgd"):
+        grid = sgd_grid(protocol["sgd"])
+        heads = len(grid.settings())
+        low = high = timing.sgd_step * grid.iterations * (1 + 1 / heads)  # the search, then one head's refit
+    if strategy in ("both", "lbfgs"):
+        search = lbfgs_search(protocol["lbfgs"])
+        fit_rows = lbfgs_fits(search) * rows * (1 - float(protocol.get("val_fraction", 0.2))) + rows
+        low += timing.lbfgs_fit_per_row * fit_rows
+        high += timing.lbfgs_eval_per_row * EVALS_PER_ITER * search.max_iter * fit_rows
+    return low, high
+
+
+def fits_text(protocol: Mapping[str, Any]) -> str:
+    """What a cell of ``protocol`` fits, in words."""
+    strategy = protocol.get("strategy", "both")
+    parts = []
+    if strategy in ("both", "sgd"):
+        grid = sgd_grid(protocol["sgd"])
+        parts.append(f"{len(grid.settings())} SGD heads x {grid.iterations:,} iterations + 1 refit")
+    if strategy in ("both", "lbfgs"):
+        search = lbfgs_search(protocol["lbfgs"])
+        parts.append(
+            f"an L-BFGS search of {lbfgs_fits(search)} fits (<= {search.max_iter:,} iterations) + 1 refit"
+        )
+    return " and ".join(parts)
+
+
+def _minutes(seconds: float) -> str:
+    return f"{seconds / 60:.1f}" if seconds < 600 else f"{seconds / 60:.0f}"
+
+
+@dataclass(frozen=True)
+class ProbeCell:
+    """A probe cell to estimate: its task, regime and the loaded backbone's feature width."""
+
+    task: TaskSpec
+    rule: str
+    width: int
+
+
+def cost_line(protocol: Mapping[str, Any], probes: Sequence[ProbeCell], dense: int, dense_epochs: int) -> str:
+    """One line: the cells, what each probe cell fits, and the minutes measured here (module docstring)."""
+    parts = []
+    if probes:
+        timings: dict[tuple[int, int], Timing] = {}
+        low = high = 0.0
+        for cell in probes:
+            classes = int(cell.task.num_classes or 2)
+            if (cell.width, classes) not in timings:
+                timings[(cell.width, classes)] = measure(protocol, cell.width, classes)
+            cell_low, cell_high = cell_seconds(
+                protocol, timings[(cell.width, classes)], training_rows(cell.task, cell.rule)
+            )
+            low, high = low + cell_low, high + cell_high
+        widths = ", ".join(str(w) for w in sorted({c.width for c in probes}))
+        parts.append(
+            f"{len(probes)} probe cell(s) of protocol {protocol['name']}, each {fits_text(protocol)} "
+            f"(paper 9.3); measured here on random features of width {widths}: "
+            f"{_minutes(low)}-{_minutes(high)} min in all, the top if every L-BFGS fit runs to its limit "
+            "(feature extraction not included)"
+        )
+    if dense:
+        parts.append(f"{dense} dense cell(s) of {dense_epochs} epoch(s), not estimated")
+    return "cost: " + "; ".join(parts)
