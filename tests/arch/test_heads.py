@@ -128,7 +128,7 @@ def test_face_detector_trains_and_detects() -> None:
 
 
 def test_face_anchors_are_small_and_square() -> None:
-    model = build_face_detector(intern_arch.create_model("mnb_test"), min_size=64, max_size=64)
+    model = build_face_detector(intern_arch.create_model("mnb_test"), min_size=840, max_size=840)
     sizes = model.anchor_generator.sizes
     assert len(sizes) == 5 and sizes[0][0] == 16 and round(sizes[-1][-1]) == 406  # RetinaFace: 16..406 px
     assert model.anchor_generator.aspect_ratios == ((1.0,),) * 5

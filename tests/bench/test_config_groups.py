@@ -107,8 +107,8 @@ def test_a_trainer_the_cell_cannot_use_is_refused_in_one_line(
 def test_dense_cell_trains_with_the_trainer_and_callbacks_groups(
     compose_app: Callable[..., Any], tmp_path: Path
 ) -> None:
-    overrides = ["task=gvb_world_seg", "split=10pct", "dense.epochs=1", "callbacks=default",
-                 "+trainer.limit_train_batches=2", "+trainer.limit_test_batches=1",
+    overrides = ["task=gvb_world_seg", "split=10pct", "dense.epochs=1", "dense.min_steps=0",
+                 "callbacks=default", "+trainer.limit_train_batches=2", "+trainer.limit_test_batches=1",
                  "trainer.log_every_n_steps=1", f"paths.root_dir={tmp_path}", *FAST]  # fmt: skip
     main(compose_app("bench", overrides))
     (result,) = load_results(tmp_path / "result.json")

@@ -24,6 +24,7 @@ TASKS = load_tasks(config_dir() / "task")
 PROTOCOL = {"freeze_backbone": True, "lr": 1e-3, "weight_decay": 1e-4, "init_heads": True}
 QUICK = [
     "dense.epochs=1",
+    "dense.min_steps=0",
     "+trainer.limit_train_batches=1",
     "+trainer.limit_test_batches=1",
     "progress=false",
@@ -75,3 +76,4 @@ def test_a_cell_from_the_exported_heads_is_its_own_protocol(
     main(cfg)
     (result,) = load_results(tmp_path / "result.json")
     assert result.protocol == "frozen_dense_init_heads" and result.primary_metric == "map50"
+    assert result.metrics["anchor_coverage"] >= 90  # percent of the task's boxes, checked before training

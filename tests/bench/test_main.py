@@ -62,10 +62,19 @@ def test_bad_requests_fail_with_one_clear_line(
 def test_dense_segmentation_cell_trains_a_head_on_the_frozen_backbone(
     compose_app: Callable[..., Any], tmp_path: Path
 ) -> None:
-    overrides = ["task=gvb_world_seg", "split=10pct", "dense.epochs=1", f"paths.root_dir={tmp_path}", *FAST]
+    overrides = [
+        "task=gvb_world_seg",
+        "split=10pct",
+        "dense.epochs=1",
+        "dense.min_steps=0",
+        f"paths.root_dir={tmp_path}",
+        *FAST,
+    ]
     main(compose_app("bench", overrides))
     (result,) = load_results(tmp_path / "result.json")
     assert result.protocol == "frozen_dense" and result.primary_metric == "miou"
     assert 0 <= result.metrics["miou"] <= 100
+    budget = {key: result.metrics[key] for key in ("num_train_images", "num_epochs", "num_optimizer_steps")}
+    assert budget == {"num_train_images": 100, "num_epochs": 1, "num_optimizer_steps": 7}  # 100 images / 16
     assert (tmp_path / "cache" / "world" / "gvb_world_seg").is_dir()
     assert not (tmp_path / "checkpoints").exists()  # callbacks=none: no checkpoints

@@ -79,6 +79,27 @@ def test_each_task_gives_its_batches(shards: Path, module: type, checks: dict[st
     assert dm.test_dataloader() == []  # no test split configured
 
 
+def _labels(root: Path | list[str]) -> dict[str, list[int]]:
+    dm = DetectionShardDataModule(root, batch_size=10, num_workers=0, img_size=32, val_split=None)
+    return {
+        k: t["labels"].tolist()
+        for b in dm.train_dataloader()
+        for k, t in zip(b["__key__"], b["targets"], strict=True)
+    }
+
+
+def test_detection_labels_leave_zero_to_the_background(shards: Path, tmp_path: Path) -> None:
+    shifted = _labels(shards)  # "a".."e" (a reader's space, no background) -> torchvision's 1..5
+    assert shifted["s0000"] == [1] and shifted["s0004"] == [5]
+    world = tmp_path / "world"
+    write_shards(
+        make_samples(10), world, "toy", "train", LabelSpace("toy", ("background", "b", "c", "d", "e"))
+    )
+    assert _labels(world)["s0000"] == [0] and _labels(world)["s0004"] == [4]  # already torchvision's
+    with pytest.raises(ValueError, match="disagree on a background class"):
+        _labels([str(shards), str(world)])
+
+
 def test_state_dict_resumes_with_the_next_batch(shards: Path) -> None:
     def module() -> ClassificationShardDataModule:
         return ClassificationShardDataModule(str(shards), batch_size=4, num_workers=0, img_size=16, seed=1)

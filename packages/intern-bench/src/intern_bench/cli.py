@@ -85,15 +85,22 @@ def task_config(spec: TaskSpec) -> dict[str, object]:
 
 
 def cmd_task_new(args: argparse.Namespace) -> None:
-    """Write the config of the task a shard folder holds (its index.json) for the user to edit."""
+    """Write the config of the task a shard folder holds (its index.json) for the user to edit: into the
+    app's ``conf/task/``, or ``<--out>/task/`` (a config folder of one's own, found through Hydra's
+    search path)."""
     spec = task_from_shards(args.root.resolve(), args.name)
-    out = args.out or args.task_dir / f"{args.name}.yaml"
+    folder = args.out.resolve() / "task" if args.out else args.task_dir
+    out = folder / f"{args.name}.yaml"
     if out.exists() and not args.force:
         raise FileExistsError(f"{out} exists; pass --force to replace it")
+    folder.mkdir(parents=True, exist_ok=True)
     header = f"# {args.name}: the shards in {spec.root} (written by python -m intern_bench task new)\n"
     out.write_text(header + yaml.safe_dump(task_config(spec), sort_keys=False))
     print(f"{out}: {spec.type}, {spec.num_classes} classes, splits {dict(spec.splits)}")
-    print(f"benchmark it with: python -m intern_bench task={args.name} backbone=<backbone>")
+    command = f"python -m intern_bench task={args.name} backbone=<backbone>"
+    if args.out:
+        command += f" 'hydra.searchpath=[file://{args.out.resolve()}]'"
+    print(f"benchmark it with: {command}")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -108,7 +115,11 @@ def build_parser() -> argparse.ArgumentParser:
     new.add_argument(
         "--root", type=Path, required=True, help="the shard folder (python -m intern_data shard)"
     )
-    new.add_argument("--out", type=Path, help="where to write the config (default: the app's conf/task/)")
+    new.add_argument(
+        "--out",
+        type=Path,
+        help="a config folder of your own: writes OUT/task/NAME.yaml (default: the app's conf/)",
+    )
     new.add_argument("--force", action="store_true", help="replace an existing config")
     new.set_defaults(func=cmd_task_new)
     return parser

@@ -18,6 +18,7 @@ from .labels.wordnet import WordNet, WordNetNotFoundError
 from .labels.world import world_concepts
 from .readers import READERS, ReaderError, open_reader
 from .shards import ShardWriteError, labelled_keys, load_index, write_shards
+from .shards.codec import IMAGE_FORMATS
 from .splits import SplitMismatchError, load_or_make_split, manifest_path, split_statistics, statistics_table
 
 VERB_HELP = {
@@ -69,7 +70,18 @@ def cmd_shard(args: argparse.Namespace) -> None:
         key, sep, value = option.partition("=")
         if not sep or not key:
             raise ReaderError(f"--option {option!r} is not KEY=VALUE")
-        options[key] = yaml.safe_load(value)
+        quote = f"quote a string in the shell: --option '{key}=\"{value}\"'"
+        try:
+            options[key] = yaml.safe_load(value)
+        except yaml.YAMLError:
+            raise ReaderError(
+                f"--option {option!r}: the value is read as YAML and is not valid YAML; {quote}"
+            ) from None
+        if isinstance(options[key], dict) and None in options[key].values():
+            # `{split}` unquoted is a YAML mapping with an empty value, never a reader setting
+            raise ReaderError(
+                f"--option {option!r}: the value reads as a YAML mapping with empty values; {quote}"
+            )
     for split in args.splits:
         reader = open_reader(args.reader, args.root, split, skip_corrupt=args.skip_corrupt, **options)
         reader.max_pixels = args.max_pixels
@@ -137,7 +149,13 @@ def build_parser() -> argparse.ArgumentParser:
     shard.add_argument("root", type=Path, nargs="?", help="dataset folder (not needed for packaged data)")
     shard.add_argument("--out", type=Path, required=True)
     shard.add_argument("--split", dest="splits", action="append", help="repeatable (default: train, test)")
-    shard.add_argument("--image-format", choices=("jpg", "png"), default="jpg")
+    shard.add_argument(
+        "--image-format",
+        choices=IMAGE_FORMATS,
+        default="keep",
+        help="keep: store PNG and JPEG files as they are, other images as PNG; jpg, png: encode every "
+        "image so (default: keep)",
+    )
     shard.add_argument("--max-shard-mb", type=int, default=128)
     shard.add_argument("--skip-corrupt", action="store_true", help="skip and count unreadable images")
     shard.add_argument(

@@ -24,8 +24,10 @@ with these DataModules should not override that hook, or Lightning calls only th
 from __future__ import annotations
 
 import logging
+import os
 import warnings
 from collections.abc import Sequence
+from functools import partial
 from typing import Any, ClassVar
 
 import lightning as L
@@ -79,7 +81,7 @@ class ShardDataModule(L.LightningDataModule):
 
     def __init__(
         self,
-        root: str | Sequence[str],
+        root: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
         *,
         train_split: str | None = "train",
         val_split: str | None = "val",
@@ -105,7 +107,7 @@ class ShardDataModule(L.LightningDataModule):
     ) -> None:
         super().__init__()
         self.save_hyperparameters(ignore=["train_transform", "eval_transform", "collate_fn"])
-        self.roots = [str(root)] if isinstance(root, str) else [str(r) for r in root]
+        self.roots = [str(root)] if isinstance(root, str | os.PathLike) else [str(r) for r in root]
         self.splits = {"train": train_split, "val": val_split, "test": test_split}
         self.weights = [float(w) for w in weights] if weights is not None else None
         self.batch_size = batch_size
@@ -237,8 +239,33 @@ class ClassificationShardDataModule(ShardDataModule):
     required_keys = ("label",)
 
 
+def background_offset(roots: Sequence[str]) -> int:
+    """What to add to the shards' box labels for torchvision's convention (label 0 is the background):
+    0 when their label space starts with ``background`` (the world's), 1 when it has none (the readers'
+    COCO, VOC, ... spaces).
+
+    Raises:
+        ValueError: the roots disagree.
+    """
+    offsets = {}
+    for root in roots:
+        space = load_index(root).get("label_space") or {}
+        offsets[root] = 0 if list(space.get("classes") or [])[:1] == ["background"] else 1
+    if len(set(offsets.values())) > 1:
+        with_background = [root for root, offset in offsets.items() if offset == 0]
+        raise ValueError(
+            f"detection shards disagree on a background class: {with_background} have one first, "
+            f"{[root for root in offsets if root not in with_background]} do not"
+        )
+    return next(iter(offsets.values()), 0)
+
+
 class DetectionShardDataModule(ShardDataModule):
-    """Object detection: ``image`` and ``targets`` (one dict of ``boxes``/``labels`` per image)."""
+    """Object detection: ``image`` and ``targets`` (one dict of ``boxes``/``labels`` per image).
+
+    ``labels`` follow torchvision (0 is the background): shards whose label space has no ``background``
+    class first get their box labels shifted by one (:func:`background_offset`).
+    """
 
     required_keys = ("boxes",)
 
@@ -248,6 +275,11 @@ class DetectionShardDataModule(ShardDataModule):
     @staticmethod
     def default_collate(samples: list[dict[str, Any]]) -> dict[str, Any]:
         return detection_collate(samples)
+
+    def _dataset(self, stage: str) -> ShardDataset:
+        if self.collate_fn is self.default_collate:
+            self.collate_fn = partial(detection_collate, label_offset=background_offset(self.roots))
+        return super()._dataset(stage)
 
 
 class SegmentationShardDataModule(ShardDataModule):

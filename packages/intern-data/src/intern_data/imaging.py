@@ -55,11 +55,26 @@ def image_size(data: bytes) -> tuple[int, int] | None:
             raise ImageDecodeError("PNG without an IHDR header")
         return struct.unpack(">II", data[16:24])
     if data[:2] == _JPEG_SOI:
-        return _jpeg_size(data)
+        return _jpeg_frame(data)[:2]
     return None
 
 
-def _jpeg_size(data: bytes) -> tuple[int, int]:
+def kept_format(data: bytes) -> str | None:
+    """``"png"`` or ``"jpg"`` when ``data`` may be stored as it is: a PNG, or a grey or colour JPEG (not
+    a 4-component CMYK one, which ``image`` mode would decode to other colours); None for anything else.
+
+    Raises:
+        ImageDecodeError: a PNG or JPEG whose header is damaged.
+    """
+    if data[:8] == _PNG_SIGNATURE:
+        return "png"
+    if data[:2] == _JPEG_SOI and _jpeg_frame(data)[2] in (1, 3):
+        return "jpg"
+    return None
+
+
+def _jpeg_frame(data: bytes) -> tuple[int, int, int]:
+    """``(width, height, components)`` of a JPEG's frame header (SOF)."""
     i = 2
     while i + 4 <= len(data):
         if data[i] != 0xFF:
@@ -72,10 +87,10 @@ def _jpeg_size(data: bytes) -> tuple[int, int]:
         elif marker in (0xD9, 0xDA):  # end of image or image data before a frame header
             break
         elif marker in _JPEG_SOF:
-            if i + 9 > len(data):
+            if i + 10 > len(data):
                 break
             height, width = struct.unpack(">HH", data[i + 5 : i + 9])
-            return width, height
+            return width, height, data[i + 9]
         else:
             i += 2 + int.from_bytes(data[i + 2 : i + 4], "big")
     raise ImageDecodeError("JPEG without a frame header (SOF) before its image data")

@@ -15,20 +15,27 @@ A sample is a plain ``dict``. Keys that do not apply are absent, never ``None``:
 ``depth``       float32 H x W, metres, 0 = invalid
 ``proposals``   float32 M x 4 xyxy unsupervised region proposals (Up-A-L)
 =============  ==========================================================
+
+A reader of image files adds ``__image_bytes__``: the file's bytes, which decode to ``image`` (the
+shard writer may store them instead of encoding ``image`` again); code that changes ``image`` drops it.
 """
 
-from typing import Any
+from typing import Any, NoReturn
 
 import torch
 from torch import Tensor
 
+from intern_data.imaging import ImageDecodeError, image_size
 from intern_data.label_space import LabelSpace
 
 Sample = dict[str, Any]
 
 IGNORE_INDEX = 255
+IMAGE_BYTES = "__image_bytes__"
 REQUIRED_KEYS = ("__key__", "source", "image")
-OPTIONAL_KEYS = ("text", "label", "label_space", "boxes", "box_labels", "mask", "depth", "proposals")
+OPTIONAL_KEYS = (
+    "text", "label", "label_space", "boxes", "box_labels", "mask", "depth", "proposals", IMAGE_BYTES
+)  # fmt: skip
 ALL_KEYS = REQUIRED_KEYS + OPTIONAL_KEYS
 
 
@@ -36,7 +43,7 @@ class SampleError(ValueError):
     """A sample that breaks the schema; the message names the sample and the key."""
 
 
-def _fail(sample: Sample, key: str, problem: str) -> None:
+def _fail(sample: Sample, key: str, problem: str) -> NoReturn:
     raise SampleError(f"sample {sample.get('__key__', '<no __key__>')!r}: key {key!r} {problem}")
 
 
@@ -70,6 +77,16 @@ def validate_sample(sample: Sample) -> Sample:
     if image.shape[0] not in (1, 3):
         _fail(sample, "image", f"must have 1 or 3 channels first (C x H x W), got shape {tuple(image.shape)}")
     height, width = image.shape[1:]
+    if IMAGE_BYTES in sample:
+        data = sample[IMAGE_BYTES]
+        if not isinstance(data, bytes):
+            _fail(sample, IMAGE_BYTES, f"must be the image file's bytes, got {type(data).__name__}")
+        try:
+            size = image_size(data)
+        except ImageDecodeError as err:
+            _fail(sample, IMAGE_BYTES, f"has a damaged header ({err})")
+        if size is not None and size != (width, height):
+            _fail(sample, IMAGE_BYTES, f"declares {size[0]}x{size[1]} but the image is {width}x{height}")
     if "text" in sample and not (
         isinstance(sample["text"], list) and all(isinstance(t, str) for t in sample["text"])
     ):

@@ -15,9 +15,7 @@ from torchvision.models.detection.faster_rcnn import FastRCNNConvFCHead, FastRCN
 from torchvision.ops import MultiScaleRoIAlign
 
 from ..necks import FPN
-
-# One anchor size per level P2..P6: eight times the level's stride (the FPN paper's 32..512 px).
-FPN_ANCHOR_SIZES = (32, 64, 128, 256, 512)
+from .geometry import FPN_ANCHOR_SIZES, scaled_anchor_sizes
 
 
 class BoxHead(FastRCNNConvFCHead):
@@ -60,7 +58,7 @@ def build_faster_rcnn(
     num_classes: int,
     min_size: int = 800,
     max_size: int = 1333,
-    anchor_sizes: Sequence[float] = FPN_ANCHOR_SIZES,
+    anchor_sizes: Sequence[float] | None = None,
     aspect_ratios: Sequence[float] = (0.5, 1.0, 2.0),
     fpn_channels: int = 256,
     freeze_backbone: bool = False,
@@ -76,7 +74,8 @@ def build_faster_rcnn(
         num_classes: Classes including the background (label 0).
         min_size: Shorter image side after torchvision's resize.
         max_size: Longest image side after the resize.
-        anchor_sizes: Anchor size in pixels on each of P2..P6.
+        anchor_sizes: Anchor size in pixels on each of P2..P6 (default: FPN's 32..512 scaled to
+            ``min_size``, :func:`~intern_arch.heads.geometry.scaled_anchor_sizes`).
         aspect_ratios: Anchor aspect ratios (height / width), the same on every level.
         fpn_channels: Channels of the FPN levels.
         freeze_backbone: Train only the FPN, RPN and box head.
@@ -95,6 +94,8 @@ def build_faster_rcnn(
     )
     if neck is not None:
         fpn.fpn.load_state_dict(neck.fpn.state_dict())
+    if anchor_sizes is None:
+        anchor_sizes = scaled_anchor_sizes(min_size, FPN_ANCHOR_SIZES)
     if len(anchor_sizes) != len(fpn.names):
         raise ValueError(f"need one anchor size per level {fpn.names}, got {list(anchor_sizes)}")
     classes: int | None = num_classes

@@ -1,7 +1,8 @@
 """A RetinaFace-style face detector: torchvision's RetinaNet (focal loss) over the FPN neck (P2-P6).
 
 Anchors follow RetinaFace (Deng et al., 2019): square anchors from 16 to 406 px on P2..P6, three
-scales per level, so faces down to about 10 px are matched on the stride-4 level. Used by the GV-B
+scales per level, so faces down to about 10 px are matched on the stride-4 level (inputs under 256 px
+scale them down, :mod:`intern_arch.heads.geometry`). Used by the GV-B
 face task (WIDER FACE). Images go in as float tensors in [0, 1], normalised inside with the backbone's
 ``pretrained_cfg`` mean and std.
 """
@@ -14,8 +15,8 @@ from torchvision.models.detection import RetinaNet
 from torchvision.models.detection.anchor_utils import AnchorGenerator
 
 from ..necks import FPN
+from .geometry import FACE_ANCHOR_SIZES, scaled_anchor_sizes
 
-FACE_ANCHOR_SIZES = (16, 32, 64, 128, 256)
 FACE_ANCHOR_SCALES = (1.0, 2 ** (1 / 3), 2 ** (2 / 3))
 
 
@@ -24,7 +25,7 @@ def build_face_detector(
     num_classes: int = 2,
     min_size: int = 840,
     max_size: int = 840,
-    anchor_sizes: Sequence[float] = FACE_ANCHOR_SIZES,
+    anchor_sizes: Sequence[float] | None = None,
     anchor_scales: Sequence[float] = FACE_ANCHOR_SCALES,
     aspect_ratios: Sequence[float] = (1.0,),
     fpn_channels: int = 256,
@@ -38,7 +39,8 @@ def build_face_detector(
         num_classes: Classes including torchvision's background label 0; faces are label 1.
         min_size: Shorter image side after torchvision's resize (RetinaFace trains on 840 px crops).
         max_size: Longest image side after the resize.
-        anchor_sizes: Base anchor size in pixels on each of P2..P6.
+        anchor_sizes: Base anchor size in pixels on each of P2..P6 (default: RetinaFace's 16..256
+            scaled to ``min_size``, :func:`~intern_arch.heads.geometry.scaled_anchor_sizes`).
         anchor_scales: Multipliers of the base size; every level gets each of them.
         aspect_ratios: Anchor aspect ratios (height / width), the same on every level.
         fpn_channels: Channels of the FPN levels.
@@ -50,6 +52,8 @@ def build_face_detector(
         ``bbox_regression`` losses, in eval mode ``model(images)`` one detection dict per image.
     """
     neck = FPN(backbone, fpn_channels, freeze_backbone=freeze_backbone)
+    if anchor_sizes is None:
+        anchor_sizes = scaled_anchor_sizes(min_size, FACE_ANCHOR_SIZES)
     if len(anchor_sizes) != len(neck.names):
         raise ValueError(f"need one anchor size per level {neck.names}, got {list(anchor_sizes)}")
     sizes = tuple(tuple(size * scale for scale in anchor_scales) for size in anchor_sizes)

@@ -5,7 +5,8 @@ not for MetaNet, whose last stages are attention blocks with no dilation to set.
 32) is upsampled bilinearly onto C4's stride-16 grid and concatenated with C4: the ASPP head sees the
 deepest features at output stride 16 for every registered backbone, unchanged, with C4 adding the
 spatial detail that dilation would have kept. The ASPP rates are DeepLabv3's for output stride 16
-(6, 12, 18; torchvision's default 12, 24, 36 is for stride 8). Inputs are normalised images.
+(6, 12, 18 for 513 px crops; torchvision's default 12, 24, 36 is for stride 8), scaled down for smaller
+inputs by :func:`~intern_arch.heads.geometry.scaled_atrous_rates`. Inputs are normalised images.
 """
 
 from collections.abc import Sequence
@@ -17,6 +18,7 @@ from torchvision.models.segmentation.deeplabv3 import DeepLabHead
 from torchvision.ops import Conv2dNormActivation
 
 from ..necks import PyramidAdapter
+from .geometry import DEEPLAB_ATROUS_RATES
 
 
 class DeepLabV3(nn.Module):
@@ -28,7 +30,7 @@ class DeepLabV3(nn.Module):
         backbone: A model with the intern-arch backbone contract.
         num_classes: Segmentation classes.
         fuse_channels: Channels after the 1x1 reduction of the concatenated C4 and C5.
-        atrous_rates: ASPP dilation rates.
+        atrous_rates: ASPP dilation rates (``scaled_atrous_rates(input_size)`` fits them to an input size).
         freeze_backbone: Train only the fusion and the head.
     """
 
@@ -37,7 +39,7 @@ class DeepLabV3(nn.Module):
         backbone: nn.Module,
         num_classes: int,
         fuse_channels: int = 512,
-        atrous_rates: Sequence[int] = (6, 12, 18),
+        atrous_rates: Sequence[int] = DEEPLAB_ATROUS_RATES,
         freeze_backbone: bool = False,
     ) -> None:
         super().__init__()

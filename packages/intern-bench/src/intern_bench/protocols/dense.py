@@ -5,6 +5,7 @@ intern-data's DataModule and is evaluated once on the test split with the task's
 MR at FPPI; WIDER FACE AP on easy / medium / hard by face height; CityPersons MR^-2; mIoU; RMSE).
 Percentage regimes draw images (one group: dense tasks have no per-image class) into a manifest that is
 saved and reused; the chosen images are written once as their own shard folder beside the task's.
+Anchors, ASPP rates and the number of epochs are fitted to the task (:mod:`.dense_fit`).
 """
 
 from __future__ import annotations
@@ -19,8 +20,10 @@ from torch import nn
 from torchmetrics import Metric
 
 from intern_bench.metrics import DepthRMSE, LogAverageMissRate, SegmentationMIoU, VOCDetectionAP, WiderFaceAP
+from intern_bench.protocols.dense_fit import budget_epochs, check_anchor_coverage, dense_geometry
 from intern_bench.protocols.linear_probe import regime_manifest
-from intern_data.shards import ShardDataset, depth_transform, segmentation_transform, write_shards
+from intern_data.label_space import LabelSpace
+from intern_data.shards import ShardDataset, depth_transform, load_index, segmentation_transform, write_shards
 from intern_data.sources import DATAMODULES
 from intern_data.splits import SplitManifest, SplitRule
 from intern_data.tasks import TaskSpec
@@ -58,7 +61,15 @@ def regime_shards(root: Path, split: str, rule: str, seed: int) -> tuple[Path, s
     if parsed.value == 100:
         return root, split, manifest
     subset = Path(root) / "regimes" / f"{parsed}-seed{seed}"
-    write_shards(shards.scan(keys=manifest.key_set), subset, manifest.dataset, split, image_format="png")
+    space = load_index(root).get("label_space")
+    write_shards(
+        shards.scan(keys=manifest.key_set),
+        subset,
+        manifest.dataset,
+        split,
+        label_space=LabelSpace.from_json(space) if space else None,
+        image_format="png",
+    )
     return subset, split, manifest
 
 
@@ -115,8 +126,9 @@ def build_adapter(
     img_size: int,
     parts: Mapping[str, nn.Module] | None = None,
 ) -> L.LightningModule:
-    """The adaptation module of ``spec``'s task type, frozen unless ``protocol.freeze_backbone`` is false;
-    with ``protocol.init_heads`` the detector starts from the hand-over's ``parts`` (neck and box head)."""
+    """The adaptation module of ``spec``'s task type, frozen unless ``protocol.freeze_backbone`` is false,
+    with anchors or ASPP rates fitted to ``img_size`` unless the task config sets them; with
+    ``protocol.init_heads`` the detector starts from the hand-over's ``parts`` (neck and box head)."""
     settings = {
         "freeze_backbone": bool(protocol.get("freeze_backbone", True)),
         "lr": float(protocol["lr"]),
@@ -125,20 +137,22 @@ def build_adapter(
         "warmup_steps": int(protocol.get("warmup_steps", 0)),
     }
     metric = task_metric(spec)
+    geometry = dense_geometry(spec, img_size)
     heads = handover_heads(parts or {}, spec) if protocol.get("init_heads") else {}
     if spec.type in ("detection", "pedestrian_detection"):
         kwargs = dict(protocol.get("detector_kwargs") or {})
         return DetectionAdapter(
             backbone, spec.num_classes + 1, metric, min_size=img_size, max_size=img_size,
-            detector_kwargs=kwargs, **heads, **settings,
+            detector_kwargs=kwargs, **geometry, **heads, **settings,
         )  # fmt: skip
     if spec.type == "face_detection":
         kwargs = dict(protocol.get("detector_kwargs") or {})
         return FaceDetectionAdapter(
-            backbone, metric, min_size=img_size, max_size=img_size, detector_kwargs=kwargs, **settings
-        )
+            backbone, metric, min_size=img_size, max_size=img_size, detector_kwargs=kwargs, **geometry,
+            **settings,
+        )  # fmt: skip
     if spec.type == "segmentation":
-        return SegmentationAdapter(backbone, spec.num_classes, metric, normalize=True, **settings)
+        return SegmentationAdapter(backbone, spec.num_classes, metric, normalize=True, **geometry, **settings)
     return DepthAdapter(backbone, depth_limits(spec)[0], metric, normalize=True, **settings)
 
 
@@ -154,8 +168,9 @@ def run_dense(
     trainer: L.Trainer,
     parts: Mapping[str, nn.Module] | None = None,
 ) -> tuple[dict[str, float], SplitManifest]:
-    """Train the task head on the regime's images with ``trainer``, test once; returns (test metrics,
-    manifest). ``parts``: the backbone's hand-over parts, for ``protocol.init_heads``."""
+    """Train the task head on the regime's images with ``trainer`` for :func:`.dense_fit.budget_epochs`,
+    test once; returns (test metrics with the anchor coverage and the budget spent, manifest).
+    ``parts``: the backbone's hand-over parts, for ``protocol.init_heads``."""
     L.seed_everything(seed, workers=True)
     train_root, train_split, manifest = regime_shards(root, spec.splits["train"], rule, seed)
     task = "detection" if spec.type.endswith("detection") else spec.type
@@ -174,7 +189,14 @@ def run_dense(
         str(root), train_split=None, val_split=None, test_split=spec.splits["test"], **data_kwargs
     )
     module = build_adapter(backbone, spec, protocol, img_size, parts)
+    fitted: dict[str, float] = {"num_train_images": float(len(manifest))}
+    if task == "detection":
+        coverage = check_anchor_coverage(module.model, spec, root, spec.splits["train"], img_size)
+        if coverage is not None:
+            fitted["anchor_coverage"] = coverage
+    trainer.fit_loop.max_epochs = budget_epochs(protocol, len(manifest))
     trainer.fit(module, datamodule=train)
     trainer.test(module, datamodule=test, verbose=False)
+    fitted.update(num_epochs=float(trainer.current_epoch), num_optimizer_steps=float(trainer.global_step))
     results = {key: float(value) for key, value in module.test_results.items() if value.numel() == 1}
-    return results, manifest
+    return {**results, **fitted}, manifest

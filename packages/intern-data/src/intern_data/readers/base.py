@@ -11,7 +11,9 @@ An unreadable image, label or depth file inside a dataset raises `CorruptSampleE
 file. With ``skip_corrupt=True`` the reader logs it, counts it in ``reader.skipped`` (the paths in
 ``reader.skipped_files``) and goes on; ``len(reader)`` stays the number of indexed samples. Images are
 decoded by :mod:`intern_data.imaging`, which raises on corrupt bytes (it never crashes the process)
-and refuses an image over ``reader.max_pixels`` (default 10^8) before decoding it.
+and refuses an image over ``reader.max_pixels`` (default 10^8) before decoding it. A sample decoded
+from an image file also holds the file's bytes (``__image_bytes__``, :mod:`intern_data.schema`), so
+the shard writer can keep them as they are.
 
 A path taken from the dataset's own files (an annotation's ``file_name``, a list of ids or pairs) must
 stay inside the folder it is relative to (`inside`); one that leaves it is a `ReaderError` naming the
@@ -31,7 +33,7 @@ from torch import Tensor
 
 from intern_data.imaging import MAX_PIXELS, ImageDecodeError, decode_image
 from intern_data.label_space import LabelSpace
-from intern_data.schema import Sample
+from intern_data.schema import IMAGE_BYTES, Sample
 
 logger = logging.getLogger(__name__)
 
@@ -128,15 +130,16 @@ def read_bytes(path: Path) -> bytes:
         raise CorruptSampleError(path, problem) from None
 
 
-def decode_rgb(path: Path, max_pixels: int = MAX_PIXELS) -> Tensor:
-    """Decode an image file to uint8 3 x H x W (grey and palette images are expanded to RGB, a 16-bit
-    image keeps its high byte).
+def read_image(path: Path, max_pixels: int = MAX_PIXELS) -> tuple[Tensor, bytes]:
+    """An image file decoded to uint8 3 x H x W (grey and palette images are expanded to RGB, a 16-bit
+    image keeps its high byte), and the file's bytes.
 
     EXIF orientation is not applied, so pixels match annotations made on the stored image, as with
     pycocotools and torchvision's dataset classes.
     """
+    data = read_bytes(path)
     try:
-        return decode_image(read_bytes(path), "rgb", max_pixels)
+        return decode_image(data, "rgb", max_pixels), data
     except ImageDecodeError as err:
         raise CorruptSampleError(path, f"cannot decode image ({err})") from None
 
@@ -210,5 +213,9 @@ class Reader:
     def _load(self, record: Any) -> Sample:
         raise NotImplementedError
 
-    def _base(self, key: str, image: Tensor) -> Sample:
-        return {"__key__": key, "source": self.source, "image": image}
+    def _base(self, key: str, image: Tensor, data: bytes | None = None) -> Sample:
+        """The sample's common keys; ``data``: the image file's bytes (``IMAGE_BYTES``)."""
+        sample = {"__key__": key, "source": self.source, "image": image}
+        if data is not None:
+            sample[IMAGE_BYTES] = data
+        return sample

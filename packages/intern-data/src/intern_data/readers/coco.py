@@ -33,9 +33,9 @@ from intern_data.readers.base import (
     Reader,
     ReaderError,
     check_unique_keys,
-    decode_rgb,
     inside,
     make_key,
+    read_image,
 )
 from intern_data.schema import Sample
 
@@ -128,14 +128,14 @@ class CocoReader(Reader):
     def _load(self, record: tuple[str, int, int, list[Any]]) -> Sample:
         file_name, width, height, objects = record
         path = self.image_dir / file_name
-        image = decode_rgb(path, self.max_pixels)
+        image, data = read_image(path, self.max_pixels)
         if tuple(image.shape[1:]) != (height, width):
             raise CorruptSampleError(
                 path,
                 f"image is {image.shape[2]}x{image.shape[1]} "
                 f"but {self.annotation.name} says {width}x{height}",
             )
-        sample = self._base(make_key(self.split, file_name), image)
+        sample = self._base(make_key(self.split, file_name), image, data)
         sample["boxes"] = torch.tensor([b for b, _ in objects], dtype=torch.float32).reshape(-1, 4)
         sample["box_labels"] = torch.tensor([c for _, c in objects], dtype=torch.int64)
         sample["label_space"] = self.label_space.name

@@ -25,10 +25,10 @@ from intern_data.readers.base import (
     Reader,
     ReaderError,
     check_unique_keys,
-    decode_rgb,
     decode_unchanged,
     inside,
     make_key,
+    read_image,
     require_dir,
     require_file,
 )
@@ -121,13 +121,13 @@ class DepthPngReader(Reader):
 
     def _load(self, record: tuple[str, Path, Path]) -> Sample:
         key, image_path, depth_path = record
-        image = decode_rgb(image_path, self.max_pixels)
+        image, data = read_image(image_path, self.max_pixels)
         stored = decode_unchanged(depth_path, self.max_pixels)[0]
         if stored.shape != image.shape[1:]:
             raise CorruptSampleError(
                 depth_path,
                 f"depth is {tuple(stored.shape)} (H x W) but its image is {tuple(image.shape[1:])}",
             )
-        sample = self._base(key, image)
+        sample = self._base(key, image, data)
         sample["depth"] = stored.to(torch.float32) / self.scale
         return sample

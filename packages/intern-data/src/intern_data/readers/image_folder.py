@@ -16,9 +16,9 @@ from intern_data.readers.base import (
     Reader,
     ReaderError,
     check_unique_keys,
-    decode_rgb,
     is_image_file,
     make_key,
+    read_image,
     require_dir,
 )
 from intern_data.schema import Sample
@@ -73,7 +73,7 @@ class ImageFolderReader(Reader):
 
     def _load(self, record: tuple[Path, int]) -> Sample:
         path, label = record
-        sample = self._base(self._key(path), decode_rgb(path, self.max_pixels))
+        sample = self._base(self._key(path), *read_image(path, self.max_pixels))
         sample["label"] = label
         sample["label_space"] = self.label_space.name
         return sample

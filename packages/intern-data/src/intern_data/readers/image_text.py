@@ -23,10 +23,10 @@ from intern_data.readers.base import (
     Reader,
     ReaderError,
     check_unique_keys,
-    decode_rgb,
     inside,
     is_image_file,
     make_key,
+    read_image,
     require_file,
 )
 from intern_data.schema import Sample
@@ -154,6 +154,6 @@ class ImageTextReader(Reader):
 
     def _load(self, record: tuple[str, Path, list[str]]) -> Sample:
         key, path, captions = record
-        sample = self._base(key, decode_rgb(path, self.max_pixels))
+        sample = self._base(key, *read_image(path, self.max_pixels))
         sample["text"] = list(captions)
         return sample

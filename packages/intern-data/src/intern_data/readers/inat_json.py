@@ -20,9 +20,9 @@ from intern_data.readers.base import (
     Reader,
     ReaderError,
     check_unique_keys,
-    decode_rgb,
     inside,
     make_key,
+    read_image,
 )
 from intern_data.schema import Sample
 
@@ -91,8 +91,8 @@ class INatJsonReader(Reader):
 
     def _load(self, record: tuple[str, int | None]) -> Sample:
         file_name, label = record
-        image = decode_rgb(self.image_root / file_name, self.max_pixels)
-        sample = self._base(make_key(self.split, file_name), image)
+        image, data = read_image(self.image_root / file_name, self.max_pixels)
+        sample = self._base(make_key(self.split, file_name), image, data)
         if label is not None:
             sample["label"] = label
             sample["label_space"] = self.label_space.name

@@ -37,10 +37,10 @@ from intern_data.readers.base import (
     Reader,
     ReaderError,
     check_unique_keys,
-    decode_rgb,
     decode_unchanged,
     inside,
     make_key,
+    read_image,
     require_dir,
     require_file,
 )
@@ -208,7 +208,7 @@ class SegPngReader(Reader):
 
     def _load(self, stem: str) -> Sample:
         label_path = self.label_dir / f"{stem}{self.label_suffix}"
-        image = decode_rgb(self._image_path(stem), self.max_pixels)
+        image, data = read_image(self._image_path(stem), self.max_pixels)
         stored = decode_unchanged(label_path, self.max_pixels)[0].to(torch.int64)
         if stored.shape != image.shape[1:]:
             raise CorruptSampleError(
@@ -227,7 +227,7 @@ class SegPngReader(Reader):
                     f"values {values[:10]} are neither class indices "
                     f"(< {len(self.label_space)}) nor {IGNORE_INDEX}",
                 )
-        sample = self._base(make_key(self.split, stem, drop_extension=False), image)
+        sample = self._base(make_key(self.split, stem, drop_extension=False), image, data)
         sample["mask"] = mask
         sample["label_space"] = self.label_space.name
         return sample

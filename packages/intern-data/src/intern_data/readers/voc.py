@@ -31,9 +31,9 @@ from intern_data.readers.base import (
     Reader,
     ReaderError,
     check_unique_keys,
-    decode_rgb,
     inside,
     make_key,
+    read_image,
     require_dir,
     require_file,
 )
@@ -145,12 +145,12 @@ class VocReader(Reader):
     def _load(self, record: tuple[str, str | None, int, int, list[Any]]) -> Sample:
         image_id, filename, width, height, objects = record
         path = self._image_path(image_id, filename)
-        image = decode_rgb(path, self.max_pixels)
+        image, data = read_image(path, self.max_pixels)
         if tuple(image.shape[1:]) != (height, width):
             raise CorruptSampleError(
                 path, f"image is {image.shape[2]}x{image.shape[1]} but its XML says {width}x{height}"
             )
-        sample = self._base(make_key(self.split, image_id, drop_extension=False), image)
+        sample = self._base(make_key(self.split, image_id, drop_extension=False), image, data)
         sample["boxes"] = torch.tensor([b for b, _ in objects], dtype=torch.float32).reshape(-1, 4)
         sample["box_labels"] = torch.tensor([c for _, c in objects], dtype=torch.int64)
         sample["label_space"] = self.label_space.name

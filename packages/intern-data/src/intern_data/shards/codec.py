@@ -4,9 +4,11 @@ One sample is a group of tar members sharing a prefix (webdataset's convention, 
 
 ==============  =============================================================================
 ``json``        ``key``, ``source``, ``text``, ``label``, ``label_space``, ``boxes``,
-                ``box_labels``, ``proposals`` (present ones only) and ``members``: the other
-                extensions of this sample, so a member lost from the tar is detected
-``jpg``/``png`` ``image``: JPEG (``quality``, default 95) or lossless PNG; 1 or 3 channels
+                ``box_labels``, ``proposals`` (present ones only), ``image_kept`` (true when the
+                image member is the source file) and ``members``: the other extensions of this
+                sample, so a member lost from the tar is detected
+``jpg``/``png`` ``image``: the source file's bytes (``image_format="keep"``), JPEG (``quality``,
+                default 95) or lossless PNG; 1 or 3 channels
 ``mask.png``    ``mask``: 8-bit PNG when every value is <= 255, else 16-bit PNG (exact)
 ``depth.npy``   ``depth``: float32 ``.npy`` (exact), or
 ``depth.png``   16-bit PNG in millimetres (``depth_format="png16"``: 1 mm steps, <= 65.535 m)
@@ -15,7 +17,9 @@ One sample is a group of tar members sharing a prefix (webdataset's convention, 
 Boxes and proposals live in the JSON: a float32 goes through a Python float and back bit for bit, and
 a tar member per array would cost a 512-byte header plus padding. Everything but a JPEG image decodes
 back exactly. Encoding is deterministic (same sample, same bytes), which resumable writing and content
-hashes rely on.
+hashes rely on. ``keep`` stores a sample's ``__image_bytes__`` as they are when they are a PNG or a grey
+or colour JPEG (:func:`~intern_data.imaging.kept_format`), and encodes any other image (BMP, WebP, a
+CMYK JPEG, an array without a file) as lossless PNG.
 
 Keys may hold any characters but members are grouped by the text before the first dot of the file
 name (webdataset's convention), so the prefix escapes ``%`` and ``.`` (``%25``, ``%2E``); the JSON keeps
@@ -23,8 +27,8 @@ the real key. A member whose name could not have been written here (a dot or ``.
 absolute path, an extension not in the table, not a regular file) is reported, never grouped.
 
 Images and planes are decoded by :mod:`intern_data.imaging` (torchvision for JPEG, and for PNG whose
-bytes a key list's crc32 vouches for; Pillow for any other PNG; a pixel limit checked on the header
-first), so corrupt bytes raise instead of crashing the process.
+bytes a key list's crc32 vouches for, unless kept from a source file; Pillow for any other PNG; a pixel
+limit checked on the header first), so corrupt bytes raise instead of crashing the process.
 """
 
 from __future__ import annotations
@@ -43,10 +47,10 @@ import webdataset as wds
 from torch import Tensor
 from torchvision.io import encode_jpeg, encode_png
 
-from intern_data.imaging import MAX_PIXELS, ImageDecodeError, decode_image
-from intern_data.schema import Sample
+from intern_data.imaging import MAX_PIXELS, ImageDecodeError, decode_image, kept_format
+from intern_data.schema import IMAGE_BYTES, Sample
 
-IMAGE_FORMATS = ("jpg", "png")
+IMAGE_FORMATS = ("keep", "jpg", "png")
 DEPTH_FORMATS = ("npy", "png16")
 MEMBER_EXTENSIONS = frozenset({"json", "jpg", "png", "mask.png", "depth.npy", "depth.png"})
 PROBLEM = "__problem__"
@@ -110,6 +114,20 @@ def _encode_depth(depth: Tensor, depth_format: str) -> tuple[str, bytes]:
     return "depth.png", encode_png16(millimetres.numpy().astype(np.uint16))
 
 
+def _encode_image(sample: Sample, image_format: str, quality: int) -> tuple[str, bytes, bool]:
+    """The image member's extension and bytes, and whether they are the source file's (``keep``)."""
+    if image_format == "keep":
+        data = sample.get(IMAGE_BYTES)
+        ext = kept_format(data) if data is not None else None
+        if ext is not None:
+            return ext, data, True
+        image_format = "png"
+    image = sample["image"].contiguous()
+    if image_format == "jpg":
+        return "jpg", encode_jpeg(image, quality=quality).numpy().tobytes(), False
+    return "png", encode_png(image, compression_level=6).numpy().tobytes(), False
+
+
 def encode_sample(
     sample: Sample, *, image_format: str = "jpg", quality: int = 95, depth_format: str = "npy"
 ) -> dict[str, bytes | str]:
@@ -117,7 +135,8 @@ def encode_sample(
 
     Args:
         sample: a sample that passes :func:`~intern_data.schema.validate_sample`.
-        image_format: ``"jpg"`` (lossy, ``quality``) or ``"png"`` (lossless).
+        image_format: ``"keep"`` (the source file's PNG or JPEG bytes, else lossless PNG), ``"jpg"``
+            (lossy, ``quality``) or ``"png"`` (lossless).
         quality: JPEG quality, 1-100.
         depth_format: ``"npy"`` (float32, exact) or ``"png16"`` (uint16 millimetres).
     """
@@ -125,12 +144,8 @@ def encode_sample(
         raise ValueError(f"image_format must be one of {IMAGE_FORMATS}, got {image_format!r}")
     if depth_format not in DEPTH_FORMATS:
         raise ValueError(f"depth_format must be one of {DEPTH_FORMATS}, got {depth_format!r}")
-    image = sample["image"].contiguous()
-    members: dict[str, bytes] = {}
-    if image_format == "jpg":
-        members["jpg"] = encode_jpeg(image, quality=quality).numpy().tobytes()
-    else:
-        members["png"] = encode_png(image, compression_level=6).numpy().tobytes()
+    ext, data, kept = _encode_image(sample, image_format, quality)
+    members: dict[str, bytes] = {ext: data}
     if "mask" in sample:
         members["mask.png"] = _encode_mask(sample["mask"])
     if "depth" in sample:
@@ -138,6 +153,8 @@ def encode_sample(
         members[ext] = data
     meta: dict[str, Any] = {"key": sample["__key__"], "members": sorted(members)}
     meta.update({name: sample[name] for name in _JSON_FIELDS if name in sample})
+    if kept:
+        meta["image_kept"] = True
     for name in ("boxes", "box_labels", "proposals"):
         if name in sample:
             meta[name] = sample[name].tolist()
@@ -181,8 +198,8 @@ def decode_sample(
         raw: the sample's members by extension, with ``__key__`` (the prefix).
         max_pixels: images, planes and depth arrays declaring more pixels are corrupt.
         images: decode ``image``, ``mask`` and ``depth``; False gives the JSON's fields only (cheap).
-        verified: the members matched their crc32 in the shard's key list (faster PNG decoding,
-            :func:`intern_data.imaging.decode_image`).
+        verified: the members matched their crc32 in the shard's key list (faster decoding of the PNGs
+            this codec encoded, :func:`intern_data.imaging.decode_image`).
 
     Raises:
         SampleDecodeError: a member is missing or cannot be decoded; the message names the key.
@@ -207,7 +224,8 @@ def decode_sample(
         for ext in ("jpg", "png"):
             if ext in meta["members"] and images:
                 current = ext
-                sample["image"] = decode_image(raw[ext], "image", max_pixels, verified=verified)
+                kept = meta.get("image_kept", False)  # an outside file: Pillow, as for unverified bytes
+                sample["image"] = decode_image(raw[ext], "image", max_pixels, verified=verified and not kept)
         if not any(ext in meta["members"] for ext in ("jpg", "png")):
             raise ValueError("no image member listed")
         if "boxes" in meta:

@@ -62,11 +62,12 @@ def drop_padding(batch: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def detection_collate(samples: Sequence[Sample]) -> dict[str, Any]:
+def detection_collate(samples: Sequence[Sample], label_offset: int = 0) -> dict[str, Any]:
     """Images (stacked when they share a size, else a list) and ``targets``: one dict per image with
-    ``boxes`` (float N x 4, xyxy) and ``labels`` (int64 N), as torchvision's detection models expect."""
+    ``boxes`` (float N x 4, xyxy) and ``labels`` (int64 N, ``box_labels + label_offset``), as
+    torchvision's detection models expect."""
     batch = collate_samples(samples)
-    batch["targets"] = [{"boxes": s["boxes"], "labels": s["box_labels"]} for s in samples]
+    batch["targets"] = [{"boxes": s["boxes"], "labels": s["box_labels"] + label_offset} for s in samples]
     for key in ("boxes", "box_labels"):
         batch.pop(key, None)
     return batch

@@ -13,6 +13,7 @@ One ``index.json`` per dataset folder holds every split written there (written l
           "count": 1000,                          # samples in the split
           "fields": {"image": 1000, "boxes": 1000, "text": 0, ...},   # samples holding each key
           "sources": {"coco": 1000},              # samples per ``source``
+          "stored_formats": {"jpg": 990, "png": 10},  # samples per image member (jpg, png)
           "class_counts": {                       # by class index (a string, JSON keys are strings)
             "label": {"0": 12, ...},              #   samples with this ``label``
             "boxes": {"0": 40, ...},              #   boxes of this class
@@ -22,14 +23,16 @@ One ``index.json`` per dataset folder holds every split written there (written l
                       "first_key": "...", "last_key": "...",
                       "keys": {"name": "coco-train-000000.keys.json", "sha256": "..."}}, ...],
           "content_hash": "<sha256 over the shards' sha256, in order>",
-          "settings": {"image_format": "jpg", "quality": 95, "depth_format": "npy",
+          "settings": {"image_format": "keep", "quality": 95, "depth_format": "npy",
                        "max_shard_bytes": 134217728, "max_shard_count": 10000}
         }
       }
     }
 
 ``keys`` names the shard's key list (:mod:`intern_data.shards.keylist`); shards written before key
-lists existed have none and are read by tar position.
+lists existed have none and are read by tar position. ``image_format`` ``keep`` stores the source
+files' PNG and JPEG bytes as they are (:mod:`intern_data.shards.codec`); indexes written before
+``stored_formats`` existed lack it.
 """
 
 from __future__ import annotations

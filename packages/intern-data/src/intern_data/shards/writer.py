@@ -79,19 +79,26 @@ def _member_bytes(members: dict[str, Any]) -> int:
     return sum(_BLOCK + -(-len(v) // _BLOCK) * _BLOCK for k, v in members.items() if k != "__key__")
 
 
+def _image_member(members: Iterable[str]) -> str:
+    """The extension of a sample's image member (``jpg`` or ``png``)."""
+    return "jpg" if "jpg" in members else "png"
+
+
 class _SplitStats:
-    """Counts of one split: samples, fields, sources, and per-class counts for the index."""
+    """Counts of one split: samples, fields, sources, stored image formats, and per-class counts."""
 
     def __init__(self) -> None:
         self.count = 0
         self.fields: Counter[str] = Counter()
         self.sources: Counter[str] = Counter()
+        self.formats: Counter[str] = Counter()
         self.classes: dict[str, Counter[int]] = {"label": Counter(), "boxes": Counter(), "mask": Counter()}
 
     def add(
         self,
         fields: Iterable[str],
         source: str,
+        image_format: str,
         label: int | None,
         box_labels: list[int],
         mask_classes: list[int],
@@ -99,16 +106,18 @@ class _SplitStats:
         self.count += 1
         self.fields.update(fields)
         self.sources[source] += 1
+        self.formats[image_format] += 1
         if label is not None:
             self.classes["label"][label] += 1
         self.classes["boxes"].update(box_labels)
         self.classes["mask"].update(c for c in mask_classes if c != IGNORE_INDEX)
 
-    def add_sample(self, sample: Sample) -> None:
+    def add_sample(self, sample: Sample, members: dict[str, Any]) -> None:
         mask_classes = torch.unique(sample["mask"]).tolist() if "mask" in sample else []
         self.add(
             (f for f in _FIELDS if f in sample),
             sample["source"],
+            _image_member(members),
             sample.get("label"),
             sample["box_labels"].tolist() if "box_labels" in sample else [],
             mask_classes,
@@ -125,7 +134,14 @@ class _SplitStats:
             if any(m.startswith(ext) for m in members)
         ]
         mask = torch.unique(_decode_png_plane(raw["mask.png"])).tolist() if "mask.png" in members else []
-        self.add(fields, meta["source"], meta.get("label"), meta.get("box_labels", []), mask)
+        self.add(
+            fields,
+            meta["source"],
+            _image_member(members),
+            meta.get("label"),
+            meta.get("box_labels", []),
+            mask,
+        )
         return meta["key"]
 
     def to_json(self) -> dict[str, Any]:
@@ -133,6 +149,7 @@ class _SplitStats:
             "count": self.count,
             "fields": {f: self.fields[f] for f in _FIELDS},
             "sources": dict(sorted(self.sources.items())),
+            "stored_formats": dict(sorted(self.formats.items())),
             "class_counts": {
                 kind: {str(c): n for c, n in sorted(counts.items())}
                 for kind, counts in self.classes.items()
@@ -315,7 +332,8 @@ def write_shards(
             against it and it is stored in the index.
         max_shard_bytes: size above which a new shard starts.
         max_shard_count: samples per shard at most.
-        image_format: ``"jpg"`` or ``"png"`` (lossless).
+        image_format: ``"keep"`` (a sample's ``__image_bytes__`` as they are when PNG or JPEG, else
+            lossless PNG), ``"jpg"`` (lossy) or ``"png"`` (lossless).
         quality: JPEG quality.
         depth_format: ``"npy"`` (float32, exact) or ``"png16"`` (millimetres).
         overwrite: delete this split's shards first instead of resuming.
@@ -432,7 +450,7 @@ def _write_split(
             if shard is None:
                 shard = _ShardFile(folder, shard_name(dataset, split, len(entries)))
             shard.write(sample["__key__"], members, size)
-            stats.add_sample(sample)
+            stats.add_sample(sample, members)
         if shard is not None:
             entries.append(shard.commit())
             shard = None

@@ -78,7 +78,8 @@ class TaskSpec:
         section: the paper section describing the task.
         notes: what the numbers or the layout need explained.
         suites: tags of the suites the task belongs to.
-        protocol: constants of the task's protocols (``max_depth`` and ``eval_crop`` for depth...).
+        protocol: constants of the task's protocols: ``max_depth`` and ``eval_crop`` (depth),
+            ``anchor_sizes`` (detection, one per FPN level P2..P6), ``aspp_rates`` (segmentation).
         root: the shard folder, when the task names one (``shards`` tasks); else ``shards_root``'s.
         order: the task's position in the registry (Table 31's order for GV-B).
     """

@@ -21,8 +21,6 @@ from typing import Any, Literal, Unpack
 from torch import Tensor, nn
 
 from intern_arch.heads import BoxHead, build_face_detector, build_faster_rcnn
-from intern_arch.heads.detection import FPN_ANCHOR_SIZES
-from intern_arch.heads.face import FACE_ANCHOR_SIZES
 from intern_arch.necks import FPN
 from intern_transfer.adapt.finetune import AdaptModule, AdaptSettings, MetricSpec
 
@@ -40,7 +38,7 @@ class DetectionAdapter(AdaptModule):
         detector: ``"faster_rcnn"`` or ``"retinanet"`` (the face detector's anchors).
         min_size: Shorter image side after torchvision's resize.
         max_size: Longest image side after the resize.
-        anchor_sizes: Anchor size on each of P2..P6 (default: the detector's).
+        anchor_sizes: Anchor size on each of P2..P6 (default: the detector's, scaled to ``min_size``).
         fpn_channels: Channels of the FPN levels.
         detector_kwargs: Further arguments of the torchvision model (e.g. ``box_detections_per_img``,
             ``score_thresh``).
@@ -81,15 +79,13 @@ class DetectionAdapter(AdaptModule):
             **(detector_kwargs or {}),
         }
         if detector == "faster_rcnn":
-            sizes = FPN_ANCHOR_SIZES if anchor_sizes is None else tuple(anchor_sizes)
             self.model = build_faster_rcnn(
-                backbone, num_classes, anchor_sizes=sizes, neck=neck, box_head=box_head, **common
+                backbone, num_classes, anchor_sizes=anchor_sizes, neck=neck, box_head=box_head, **common
             )
         elif neck is not None or box_head is not None:
             raise ValueError("a neck or box head to start from is for detector='faster_rcnn' only")
         elif detector == "retinanet":
-            sizes = FACE_ANCHOR_SIZES if anchor_sizes is None else tuple(anchor_sizes)
-            self.model = build_face_detector(backbone, num_classes, anchor_sizes=sizes, **common)
+            self.model = build_face_detector(backbone, num_classes, anchor_sizes=anchor_sizes, **common)
         else:
             raise ValueError(f"detector must be 'faster_rcnn' or 'retinanet', got {detector!r}")
         self._setup_backbone()

@@ -1,0 +1,69 @@
+"""What a checkpoint must carry for a resumed run to continue exactly as the unbroken run would have.
+
+The random-number states: torch (CPU and every CUDA device), NumPy and Python's ``random`` are saved
+under ``rng_states`` and restored when training resumes. Data workers derive their seeds from the base
+seed, the epoch and the worker (Lightning's ``seed_everything(workers=True)``, the shard reader's
+per-sample seeds), which the checkpoint's loop and reader positions already restore. Saved as tensors
+and plain values, so the checkpoint still loads with ``torch.load(weights_only=True)``.
+
+The logs: every logger is flushed when a checkpoint is written, so the log on disk holds every step the
+checkpoint holds (a resumed run then drops the later steps: ``ResumableCSVLogger``'s and TensorBoard's
+``purge_step``) and none logged before the checkpoint is lost with a kill.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+
+__all__ = ["ExactResume"]
+
+KEY = "rng_states"
+
+
+def collect() -> dict[str, Any]:
+    """This process's random-number states as tensors and plain values."""
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    version, state, gauss = random.getstate()
+    return {
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "numpy": {
+            "kind": kind,
+            "keys": torch.from_numpy(keys.astype(np.int64)),
+            "pos": int(pos),
+            "has_gauss": int(has_gauss),
+            "cached": float(cached),
+        },  # fmt: skip
+        "python": {"version": version, "state": list(state), "gauss": gauss},
+    }
+
+
+def restore(states: dict[str, Any]) -> None:
+    """Set this process's random-number states from :func:`collect`'s output."""
+    torch.set_rng_state(states["torch"])
+    if states["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(states["cuda"])
+    numpy = states["numpy"]
+    keys = numpy["keys"].numpy().astype(np.uint32)
+    np.random.set_state((numpy["kind"], keys, numpy["pos"], numpy["has_gauss"], numpy["cached"]))
+    python = states["python"]
+    random.setstate((python["version"], tuple(python["state"]), python["gauss"]))
+
+
+class ExactResume(L.Callback):
+    """Saves the random-number states with every checkpoint (and flushes the logs) and restores the
+    states on resume."""
+
+    def on_save_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict) -> None:
+        checkpoint[KEY] = collect()
+        for logger in trainer.loggers:
+            logger.save()
+
+    def on_load_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict) -> None:
+        if KEY in checkpoint:
+            restore(checkpoint[KEY])
