@@ -38,8 +38,9 @@ from intern_data.tasks import TaskSpec, get_suite, task_from_config
 from intern_transfer.backbones import PIXELS, BackboneSpecError, LoadedBackbone, load_backbone
 from intern_transfer.probe import FeatureCache
 
-PIXELS_MAX_SIZE = 64
-"""``pixels`` reads a task at most at 64 px (12,288 features) unless ``img_size`` says otherwise."""
+PIXELS_MAX_SIZE = 32
+"""``pixels`` reads a task at most at 32 px (3,072 features: a ``protocol=fast`` cell of 10,000 images
+within 2 minutes on 2 cores) unless ``img_size`` says otherwise."""
 
 
 def handover_name(folder: str | Path) -> str:
@@ -62,18 +63,21 @@ def measured_model(checkpoint: str | None, backbone: str | None, model_name: str
 
 
 def describe_model(cfg: Mapping[str, Any]) -> str:
-    """The banner's line naming the model measured and where it comes from."""
+    """The banner's line naming the model measured (as reports name it) and where it comes from."""
+    _, display = backbone_spec(cfg)
     if cfg.get("checkpoint"):
-        return f"model: {handover_name(cfg['checkpoint'])} (checkpoint={cfg['checkpoint']})"
+        origin = handover_name(cfg["checkpoint"])
+        return f"model: {display} (checkpoint={cfg['checkpoint']}, a {origin} hand-over)"
     if cfg.get("backbone"):
-        return f"model: {cfg['backbone']} (backbone={cfg['backbone']})"
-    return f"model: {cfg['model']['name']} (model={cfg['model']['name']}, random init)"
+        return f"model: {display} (backbone={cfg['backbone']})"
+    return f"model: {display} (model={cfg['model']['name']})"
 
 
 def backbone_spec(cfg: Mapping[str, Any]) -> tuple[str, str]:
-    """(spec for ``load_backbone``, display name) from ``checkpoint``, ``backbone`` or ``model``."""
+    """(spec for ``load_backbone``, display name) from ``checkpoint`` (its folder's name), ``backbone`` or
+    ``model``; ``name`` overrides the display name."""
     if cfg.get("checkpoint"):
-        return str(cfg["checkpoint"]), cfg.get("name") or handover_name(cfg["checkpoint"])
+        return str(cfg["checkpoint"]), cfg.get("name") or Path(cfg["checkpoint"]).name
     if cfg.get("backbone"):
         return str(cfg["backbone"]), cfg.get("name") or str(cfg["backbone"])
     name = cfg["model"]["backbone"]["model_name"]
@@ -270,7 +274,7 @@ def run_bench(
         probes = [
             ProbeCell(t, r, loaded[t.name].feature_dim) for t, r, _ in cells if t.type == "classification"
         ]
-        announce(cost_line(cfg["protocol"], probes, len(cells) - len(probes), int(cfg["dense"]["epochs"])))
+        announce(cost_line(cfg["protocol"], probes, len(cells) - len(probes), cfg["dense"]))
     progress = bool(cfg.get("progress", True))
     results = []
     for task, rule, seed in progress_bar(cells, desc="cells", unit="cell", enabled=progress):

@@ -20,9 +20,10 @@ Preprocessing resizes the shorter side to ``r``, centre-crops ``r`` x ``r`` and 
 model's mean and std; ``r`` is the model's ``pretrained_cfg["input_size"]`` unless ``img_size`` is
 given. The paper probes R50 at r = 224 and MetaNet at r = 256 (its ``mnb4``+ configs say so).
 
-``pixels`` is the floor every backbone should clear: the preprocessed image (scaled to [-1, 1]) flattened
-to 3 r^2 features, which the probes standardise per feature with training statistics like any other.
-It has no weights, no pyramid and no dense use.
+``pixels`` is the floor every backbone should clear: the preprocessed image (resized, centre-cropped and
+standardised with mean 0.5 and std 0.5 per channel, so in [-1, 1]) flattened to 3 r^2 features, which
+the probe normalises with training statistics like any backbone's. It has no weights, no pyramid and no
+dense use.
 """
 
 from __future__ import annotations
