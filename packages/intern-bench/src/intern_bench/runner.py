@@ -70,7 +70,7 @@ def describe_model(cfg: Mapping[str, Any]) -> str:
         return f"model: {display} (checkpoint={cfg['checkpoint']}, a {origin} hand-over)"
     if cfg.get("backbone"):
         return f"model: {display} (backbone={cfg['backbone']})"
-    return f"model: {display} (model={cfg['model']['name']})"
+    return f"model: {cfg.get('name') or cfg['model']['name']} (random init, model={cfg['model']['name']})"
 
 
 def backbone_spec(cfg: Mapping[str, Any]) -> tuple[str, str]:
