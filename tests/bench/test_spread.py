@@ -59,6 +59,9 @@ def test_an_image_folder_is_benchmarked_with_its_spread_from_the_command_line(
     values = [r.value for r in results]
     cell = f"{np.mean(values):.1f} ± {np.std(values, ddof=1):.1f}"
     assert f"| pixels | {cell} |" in (report / "report.md").read_text()
+    run = python_m("intern_bench", "task=shards", f"task.root={shards}", "backbone=pixels", "split=1shot",
+                   "protocol=fast", f"paths.root_dir={tmp_path}")  # fmt: skip
+    assert run.returncode == 2 and "split=1shot: 3 training samples and no class with two" in run.stderr
 
 
 def _result(value: float, split_seed: int, split: str = "10pct") -> BenchResult:

@@ -105,6 +105,11 @@ def run_linear_probe(
     test_feats = split_features(model, preprocess, model_id, preprocess_id, *test, **extract)
     manifest = regime_manifest(train[0], train[1], rule, seed)
     fit = select_rows(train_all, manifest.keys)
+    if len(fit.labels) == 0 or int(torch.bincount(fit.labels).max()) < 2:
+        raise ValueError(
+            f"split={rule}: {len(fit.keys)} training samples and no class with two, so no validation "
+            "part to select the head on; choose a larger regime"
+        )
     result = linear_probe(
         fit.features,
         fit.labels,
