@@ -14,7 +14,6 @@ draw's, the precision and the device count.
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -23,13 +22,13 @@ from typing import Any
 import lightning as L
 import torch
 
-from intern_arch.checkpoint import CheckpointError, read_config
 from intern_bench.cost import ProbeCell, cost_line
 from intern_bench.execution import TrainerFactory, autocast_dtype, log_cell, plain_trainer, require_one_device
 from intern_bench.protocols.dense import PRIMARY_KEYS, run_dense
 from intern_bench.protocols.linear_probe import run_linear_probe
 from intern_bench.report import tsne_plot
 from intern_bench.results import BenchResult, metric_higher_is_better, save
+from intern_bench.run_name import handover_name
 from intern_bench.task_data import task_resolution, task_shards
 from intern_data.progress import progress_bar
 from intern_data.shards import load_index
@@ -41,25 +40,6 @@ from intern_transfer.probe import FeatureCache
 PIXELS_MAX_SIZE = 32
 """``pixels`` reads a task at most at 32 px (3,072 features: a ``protocol=fast`` cell of 10,000 images
 within 2 minutes on 2 cores) unless ``img_size`` says otherwise."""
-
-
-def handover_name(folder: str | Path) -> str:
-    """``<architecture>-<stage>`` from a hand-over's ``config.json`` (the architecture alone without a
-    stage); the folder's name when it holds no readable config (loading it then says why)."""
-    try:
-        config = read_config(folder)
-    except (CheckpointError, OSError, ValueError):
-        return Path(folder).name
-    stage = config.get("stage")
-    return f"{config['architecture']}-{stage}" if stage else str(config["architecture"])
-
-
-def measured_model(checkpoint: str | None, backbone: str | None, model_name: str) -> str:
-    """The model a run measures as a folder name (the ``bench_model`` resolver of ``hydra.run.dir``): the
-    hand-over's :func:`handover_name`, else the ``backbone`` spec (``timm:resnet18`` -> ``timm_resnet18``),
-    else the ``model`` group's name."""
-    name = handover_name(checkpoint) if checkpoint else backbone or model_name
-    return re.sub(r"[^A-Za-z0-9_.+-]+", "_", str(name)).strip("_") or "model"
 
 
 def describe_model(cfg: Mapping[str, Any]) -> str:
