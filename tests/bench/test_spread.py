@@ -16,11 +16,13 @@ from PIL import Image
 from intern_app import AppError
 from intern_arch import create_model, save_pretrained
 from intern_bench.__main__ import main
+from intern_bench.cost import lbfgs_fits
 from intern_bench.report.selection import aggregate
 from intern_bench.report.tables import format_stat, pivot
 from intern_bench.results import BenchResult, load_results
 from intern_bench.runner import describe_model, run_bench
 from intern_transfer.backbones import load_backbone
+from intern_transfer.probe import LBFGSSearch
 
 COLOURS = {"red": (170, 70, 70), "green": (70, 170, 70), "blue": (70, 70, 170)}
 
@@ -140,6 +142,7 @@ def test_the_cost_is_announced_before_the_first_cell(compose_app: Callable[..., 
         run_bench(plain, tmp_path / "run", first_cell, announce=events.append)
     assert len(events) == 2 and events[1] == "cell"
     assert events[0].startswith("cost: 2 probe cell(s) of protocol fast, each an L-BFGS search of 6 fits")
+    assert lbfgs_fits(LBFGSSearch()) == 15  # the paper's search: 7 coarse fits, then 2 x 4 halvings
 
 
 @pytest.fixture(autouse=True)

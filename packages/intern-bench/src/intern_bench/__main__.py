@@ -6,9 +6,9 @@ python -m intern_bench task=gvb_world_cls precision=bf16 logger=tensorboard trai
 python -m intern_bench backbone=pixels task=gvb_world_fine splits=[10pct] split_seeds=[0,1,2] protocol=fast
 
 The app builds each cell's Trainer from the ``trainer`` (with ``precision``), ``logger`` and
-``callbacks`` groups and hands the library a factory of them (:func:`trainer_factory`). The run folder
-is named after the model measured (:mod:`intern_bench.run_name`), and so is the banner; the run's cost
-is printed before the first cell.
+``callbacks`` groups and hands the library a factory of them (:func:`trainer_factory`). Importing it
+registers the resolver that names the run folder after the model measured (:mod:`intern_bench.run_name`);
+the banner names it too, and the run's cost is printed before the first cell.
 """
 
 import copy
@@ -25,6 +25,7 @@ from omegaconf import DictConfig, OmegaConf
 from intern_app import AppError, Verbs, config_dir, describe, run_app
 from intern_bench.execution import TrainerFactory
 from intern_bench.report import NoResultsError, render_report
+from intern_bench.run_name import RESOLVER, measured_model
 from intern_bench.runner import describe_model, run_bench
 from intern_bench.task_data import MissingTaskDataError
 from intern_data.progress import set_progress
@@ -32,6 +33,8 @@ from intern_data.readers import ReaderError
 from intern_data.splits import SplitMismatchError
 from intern_data.tasks import TaskConfigError, UnknownSuiteError, UnknownTaskError, load_tasks
 from intern_transfer.backbones import BackboneSpecError
+
+OmegaConf.register_new_resolver(RESOLVER, measured_model, replace=True)
 
 
 def trainer_factory(cfg: DictConfig) -> TrainerFactory:

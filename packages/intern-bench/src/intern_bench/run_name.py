@@ -2,8 +2,8 @@
 
 ``hydra.run.dir`` is ``runs/bench/<task>/${bench_model:${checkpoint},${backbone},${model.name}}/...``:
 the hand-over's ``<architecture>-<stage>`` (its folder's name when it has no readable config), else the
-``backbone`` spec, else the ``model`` config's name, never a default the run does not use. Importing
-:mod:`intern_bench` registers the resolver.
+``backbone`` spec, else the ``model`` config's name, never a default the run does not use. The app
+(:mod:`intern_bench.__main__`) registers :func:`measured_model` as that resolver.
 """
 
 from __future__ import annotations
@@ -11,9 +11,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from omegaconf import OmegaConf
-
 RESOLVER = "bench_model"
+"""The resolver's name in ``hydra.run.dir`` of bench.yaml."""
 
 
 def handover_name(folder: str | Path) -> str:
@@ -34,8 +33,3 @@ def measured_model(checkpoint: str | None, backbone: str | None, model_name: str
     (``timm:resnet18`` -> ``timm_resnet18``), else ``model_name``."""
     name = handover_name(checkpoint) if checkpoint else backbone or model_name
     return re.sub(r"[^A-Za-z0-9_.+-]+", "_", str(name)).strip("_") or "model"
-
-
-def register_resolver() -> None:
-    """Register :func:`measured_model` as the ``bench_model`` resolver (again: replaced)."""
-    OmegaConf.register_new_resolver(RESOLVER, measured_model, replace=True)
