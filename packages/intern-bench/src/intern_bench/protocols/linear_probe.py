@@ -54,7 +54,15 @@ def sgd_grid(cfg: Mapping[str, Any]) -> SGDGrid:
 
 
 def lbfgs_search(cfg: Mapping[str, Any]) -> LBFGSSearch:
-    return LBFGSSearch(c_min=float(cfg["c_min"]), c_max=float(cfg["c_max"]), max_iter=int(cfg["max_iter"]))
+    """The L-BFGS search of ``protocol.lbfgs``: C in [``c_min``, ``c_max``], first ``coarse_step`` decades
+    apart, refined to ``steps_per_decade`` (both optional), at most ``max_iter`` iterations a fit."""
+    steps = {"coarse_step": float, "steps_per_decade": int}
+    return LBFGSSearch(
+        c_min=float(cfg["c_min"]),
+        c_max=float(cfg["c_max"]),
+        max_iter=int(cfg["max_iter"]),
+        **{key: kind(cfg[key]) for key, kind in steps.items() if key in cfg},
+    )
 
 
 def regime_manifest(
@@ -97,6 +105,11 @@ def run_linear_probe(
     test_feats = split_features(model, preprocess, model_id, preprocess_id, *test, **extract)
     manifest = regime_manifest(train[0], train[1], rule, seed)
     fit = select_rows(train_all, manifest.keys)
+    if len(fit.labels) == 0 or int(torch.bincount(fit.labels).max()) < 2:
+        raise ValueError(
+            f"split={rule}: {len(fit.keys)} training samples and no class with two, so no validation "
+            "part to select the head on; choose a larger regime"
+        )
     result = linear_probe(
         fit.features,
         fit.labels,
