@@ -131,9 +131,10 @@ ROWS: tuple[Row, ...] = (
         DET,
         UPA_L,
         UPA_G,
-        "Both sides detect poorly at this budget (4 epochs on the 10% regime's 100 images at 64 px, "
-        "AP50 of a few points): the row says which start of the FPN and box head is better, on small "
-        "absolute numbers; the 100% regime (10 times the images per epoch) is not run.",
+        "Both sides train the FPN and box head for the bench's minimum of 200 optimiser steps (about 29 "
+        "epochs of the 10% regime's 100 images at 64 px) with anchors derived from the input size "
+        "(12-192 px; 92% of the task's boxes have one at IoU >= 0.5, against 26% with torchvision's "
+        "32-512 before); the 100% regime is not run.",
     ),
 )
 

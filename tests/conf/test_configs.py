@@ -20,6 +20,7 @@ from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.strategies import DDPStrategy, SingleDeviceStrategy
 from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
 
+import intern_bench.__main__  # noqa: F401  (registers bench.yaml's run-folder resolver, bench_model)
 from intern_app import config_dir
 
 CONF = config_dir()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import fnmatch
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import NoReturn
 
@@ -37,10 +37,15 @@ class Verbs:
     help: Mapping[str, str] = field(default_factory=dict)
 
 
-def describe(cfg: DictConfig) -> str:
-    """Two lines: the config-group options composed into ``cfg`` and the run folder."""
+def describe(cfg: DictConfig, leave_out: Collection[str] = ()) -> str:
+    """Two lines: the config-group options composed into ``cfg`` (but the groups ``leave_out`` names, which
+    the run does not use) and the run folder."""
     runtime = HydraConfig.get().runtime
-    picked = [(g, o) for g, o in runtime.choices.items() if o is not None and not g.startswith("hydra/")]
+    picked = [
+        (g, o)
+        for g, o in runtime.choices.items()
+        if o is not None and not g.startswith("hydra/") and g not in leave_out
+    ]
     choices = " ".join(f"{group}={option}" for group, option in reversed(picked))
     return f"composed: {choices}\nrun folder: {runtime.output_dir}"
 

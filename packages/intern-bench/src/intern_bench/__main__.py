@@ -3,9 +3,12 @@
 python -m intern_bench checkpoint=<export> task=gvb_world_det split=10pct
 python -m intern_bench backbone=efficientnet_lite0 suite=real_small splits=[10pct,100pct]
 python -m intern_bench task=gvb_world_cls precision=bf16 logger=tensorboard trainer=gpu
+python -m intern_bench backbone=pixels task=gvb_world_fine splits=[10pct] split_seeds=[0,1,2] protocol=fast
 
 The app builds each cell's Trainer from the ``trainer`` (with ``precision``), ``logger`` and
-``callbacks`` groups and hands the library a factory of them (:func:`trainer_factory`).
+``callbacks`` groups and hands the library a factory of them (:func:`trainer_factory`). Importing it
+registers the resolver that names the run folder after the model measured (:mod:`intern_bench.run_name`);
+the banner names it too, and the run's cost is printed before the first cell.
 """
 
 import copy
@@ -22,13 +25,16 @@ from omegaconf import DictConfig, OmegaConf
 from intern_app import AppError, Verbs, config_dir, describe, run_app
 from intern_bench.execution import TrainerFactory
 from intern_bench.report import NoResultsError, render_report
-from intern_bench.runner import run_bench
+from intern_bench.run_name import RESOLVER, measured_model
+from intern_bench.runner import describe_model, run_bench
 from intern_bench.task_data import MissingTaskDataError
 from intern_data.progress import set_progress
 from intern_data.readers import ReaderError
 from intern_data.splits import SplitMismatchError
 from intern_data.tasks import TaskConfigError, UnknownSuiteError, UnknownTaskError, load_tasks
 from intern_transfer.backbones import BackboneSpecError
+
+OmegaConf.register_new_resolver(RESOLVER, measured_model, replace=True)
 
 
 def trainer_factory(cfg: DictConfig) -> TrainerFactory:
@@ -62,7 +68,8 @@ def _one_line(err: Exception) -> str:
 
 def main(cfg: DictConfig) -> None:
     """Evaluate the backbone `cfg` names on its task (or suite) and render the report in the run folder."""
-    print(describe(cfg))
+    print(describe(cfg, leave_out=("model",) if cfg.checkpoint or cfg.backbone else ()))
+    print(describe_model(cfg))
     if not cfg.progress:
         set_progress(False)
     out_dir = Path(cfg.paths.output_dir)
@@ -72,7 +79,7 @@ def main(cfg: DictConfig) -> None:
     }
     try:
         registry = load_tasks(config_dir() / "task") if plain.get("suite") else None
-        results = run_bench(plain, out_dir, trainer_factory(cfg), registry)
+        results = run_bench(plain, out_dir, trainer_factory(cfg), registry, announce=print)
         written = render_report(out_dir, out_dir / "report")
     except (
         BackboneSpecError,
@@ -89,8 +96,10 @@ def main(cfg: DictConfig) -> None:
         raise AppError(_one_line(err)) from err
     except MisconfigurationException as err:  # Lightning refusing the trainer, logger or callbacks groups
         raise AppError(f"trainer: {_one_line(err)}") from err
+    several = len({result.split_seed for result in results}) > 1
     for result in results:
-        print(f"{result.model} | {result.task} | {result.split} | {result.primary_metric} {result.value:.2f}")
+        split = f"{result.split} seed {result.split_seed}" if several else result.split
+        print(f"{result.model} | {result.task} | {split} | {result.primary_metric} {result.value:.2f}")
     print(f"report: {written[0].parent}")
 
 

@@ -1,10 +1,11 @@
-"""GV-B results on disk: one ``result.json`` per evaluated (model, task, split, protocol) run.
+"""GV-B results on disk: one ``result.json`` per evaluated (model, task, split, draw, protocol) run.
 
 A result holds the numbers (``metrics``, scores in percent), which of them the tables use
 (``primary_metric``) and in which direction it improves, what was measured (the model's fingerprint,
-the split manifest's hash, the seed) and the full resolved run config, so a table cell can always be
-traced back to the run that made it. Results are written atomically, so a report reading a run
-folder while a run finishes sees the old file or the new one, never half of one.
+the split manifest's hash, the run's seed and the seed of the regime's draw) and the full resolved
+run config, so a table cell can always be traced back to the run that made it. Results are written
+atomically, so a report reading a run folder while a run finishes sees the old file or the new one,
+never half of one.
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ class BenchResult:
         task_type: ``classification``, ``detection``, ``segmentation``, ``depth``, ...
         split: data regime rule of the training data, e.g. ``10pct``, ``100pct``, ``4shot``.
         split_hash: hash of the split manifest's keys (which samples were trained on).
-        seed: seed of the split draw and the head's training.
+        seed: the run's ``seed`` (a random-init model's initialisation).
         protocol: ``linear_probe``, ``frozen_dense``, ``finetune``, ...
         metrics: every number the run measured, e.g. ``{"accuracy": 81.2, "fpr@0.95": 0.12}``.
         primary_metric: the key of ``metrics`` the tables and plots use.
@@ -69,6 +70,8 @@ class BenchResult:
         precision: Lightning's precision of the run (``32-true``, ``bf16-mixed``, ``16-mixed``);
             results written before it was recorded read as ``32-true``.
         devices: how many devices the run used (1 in results written before it was recorded).
+        split_seed: seed of the regime's draw, its validation carve-out and the head's training (one of
+            ``split_seeds``); results written before it was recorded drew with ``seed``, and read so.
     """
 
     model: str
@@ -88,8 +91,11 @@ class BenchResult:
     curve: dict[str, Any] | None = None
     precision: str = "32-true"
     devices: int = 1
+    split_seed: int | None = None
 
     def __post_init__(self) -> None:
+        if self.split_seed is None:
+            object.__setattr__(self, "split_seed", self.seed)
         if self.primary_metric not in self.metrics:
             raise ValueError(
                 f"primary metric {self.primary_metric!r} is not among the metrics {sorted(self.metrics)}"
@@ -102,9 +108,9 @@ class BenchResult:
         return self.metrics[self.primary_metric]
 
     @property
-    def key(self) -> tuple[str, str, str, str]:
-        """(model, task, split, protocol): what :func:`latest` keeps one result of."""
-        return (self.model, self.task, self.split, self.protocol)
+    def key(self) -> tuple[str, str, str, str, int | None]:
+        """(model, task, split, protocol, split seed): what :func:`latest` keeps one result of."""
+        return (self.model, self.task, self.split, self.protocol, self.split_seed)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -138,8 +144,9 @@ class BenchResult:
                 values["duration_s"] = _number(values["duration_s"], "duration_s")
             if "precision" in values:
                 values["precision"] = _typed(values["precision"], str, "precision")
-            if "devices" in values:
-                values["devices"] = _typed(values["devices"], int, "devices")
+            for name in ("devices", "split_seed"):
+                if name in values:
+                    values[name] = _typed(values[name], int, name)
             return cls(**values)
         except (TypeError, ValueError) as err:
             raise ResultFileError(f"{origin}: {err}") from err
@@ -201,11 +208,12 @@ def load_results(root: str | Path) -> list[BenchResult]:
 
 
 def latest(results: list[BenchResult]) -> list[BenchResult]:
-    """The newest result (by ``created``) per (model, task, split, protocol), in first-seen order.
+    """The newest result (by ``created``) per (model, task, split, protocol, split seed), in first-seen
+    order: a rerun replaces its draw's result, other draws of the regime stay.
 
     Of results created at the same moment, the one later in ``results`` wins.
     """
-    newest: dict[tuple[str, str, str, str], BenchResult] = {}
+    newest: dict[tuple[str, str, str, str, int | None], BenchResult] = {}
     for result in results:
         kept = newest.get(result.key)
         if kept is None or parse_created(result.created) >= parse_created(kept.created):

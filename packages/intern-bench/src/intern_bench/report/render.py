@@ -1,7 +1,8 @@
 """A whole GV-B report from a folder of results: ``report.md``, ``report.html`` and the figures.
 
-The report holds Table 1 (10% and 100% side by side), the Figure 1 gain chart over a baseline model,
-one Figure 10 data-regime figure per task, and a list of every run it used. It draws only what the
+The report holds Table 1 (10% and 100% side by side; mean ± spread where a regime has several draws),
+the Figure 1 gain chart over a baseline model, one Figure 10 data-regime figure per task (bands for the
+spread), and a list of every run it used. It draws only what the
 results support and says in the text why a figure is absent (no baseline given, a single data
 regime, ...). Figures a previous render left in ``out_dir`` are removed first, so none is stale.
 """
@@ -14,7 +15,16 @@ from pathlib import Path
 
 from intern_bench.report.bars import gain_bars
 from intern_bench.report.curves import save_curves
-from intern_bench.report.selection import NothingToDraw, columns, models, prepare, split_name, split_order
+from intern_bench.report.selection import (
+    NothingToDraw,
+    aggregate,
+    columns,
+    models,
+    prepare,
+    split_name,
+    split_order,
+    spread_legend,
+)
 from intern_bench.report.tables import (
     DEFAULT_SPLITS,
     format_value,
@@ -98,7 +108,7 @@ def render_report(
     written: list[Path] = []
     report = _Report()
     report.note(
-        f"{len(raw)} result files under {root}; the newest of each (model, task, split, protocol): "
+        f"{len(raw)} result files under {root}; the newest of each (model, task, split, protocol, draw): "
         f"{len(results)}. Models: {', '.join(names)}."
     )
 
@@ -123,6 +133,9 @@ def render_report(
             report.image(path, f"gains over {baseline} at {split_name(split)}")
 
     report.heading("Metric against training data (Figure 10)")
+    spread = spread_legend((split, stat) for (_, _, split), stat in aggregate(results).items())
+    if spread:
+        report.note(f"Lines join the means over the draws; bands span ± one standard deviation. {spread}")
     used: set[str] = set()
     for column in columns(results):
         slug = column.slug
@@ -151,6 +164,7 @@ _RUN_HEADER = (
     "Task",
     "Protocol",
     "Split",
+    "Split seed",
     "Seed",
     "Metric",
     "Value",
@@ -161,13 +175,16 @@ _RUN_HEADER = (
 
 
 def _run_rows(results: Sequence[BenchResult]) -> list[tuple[str, ...]]:
-    ordered = sorted(results, key=lambda r: (r.task, r.protocol, r.model, split_order(r.split)))
+    ordered = sorted(
+        results, key=lambda r: (r.task, r.protocol, r.model, split_order(r.split), r.split_seed or 0)
+    )
     return [
         (
             r.model,
             r.task,
             r.protocol,
             r.split,
+            str(r.split_seed),
             str(r.seed),
             r.primary_metric,
             format_value(r.value),

@@ -1,15 +1,17 @@
-"""What a report can draw from a set of results: its columns, models and data regimes.
+"""What a report can draw from a set of results: its columns, models, data regimes and their draws.
 
 A column is a task measured one way: (task, protocol, primary metric). A task evaluated under one
 protocol gives one column, labelled by the task's name; under several (a linear probe and a
 fine-tune, say) it gives one column each, labelled with what tells them apart. Split rules are
-normalised (``10%`` and ``10pct`` are one regime) before the newest result per cell is kept.
+normalised (``10%`` and ``10pct`` are one regime) before the newest result per draw (split seed) is
+kept; a cell (model, column, regime) is then the mean and spread over its draws (:func:`aggregate`).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import re
+import statistics
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -53,6 +55,50 @@ def column_key(result: BenchResult) -> tuple[str, str, str]:
     return (result.task, result.protocol, result.primary_metric)
 
 
+@dataclass(frozen=True)
+class Stat:
+    """A cell's primary metric over its ``n`` draws: their mean and sample standard deviation (0 for one)."""
+
+    mean: float
+    std: float
+    n: int
+
+
+CellKey = tuple[str, tuple[str, str, str], str]
+"""(model, column key, split) of a cell."""
+
+
+def aggregate(results: Iterable[BenchResult]) -> dict[CellKey, Stat]:
+    """Each cell's :class:`Stat` over its draws; ``results`` as :func:`prepare` leaves them (one per draw)."""
+    draws: dict[CellKey, list[float]] = {}
+    for result in results:
+        draws.setdefault((result.model, column_key(result), result.split), []).append(result.value)
+    return {
+        key: Stat(statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0, len(values))
+        for key, values in draws.items()
+    }
+
+
+def spread_legend(stats: Iterable[tuple[str, Stat]]) -> str:
+    """What ``±`` means for these (split, stat) pairs, with the 100pct caveat; empty when no cell has two
+    draws."""
+    spread = [(split, stat) for split, stat in stats if stat.n > 1]
+    if not spread:
+        return ""
+    counts = sorted({stat.n for _, stat in spread})
+    n = str(counts[0]) if len(counts) == 1 else f"{counts[0]}-{counts[-1]}"
+    text = f"± : sample standard deviation over a cell's draws of its data regime (split_seeds, n = {n})."
+    if any(
+        (rule := regime(split)) is not None and rule.kind == "percent" and rule.value == 100
+        for split, _ in spread
+    ):
+        text += (
+            " 100pct runs once per seed too, on the same samples every time: its spread is the validation"
+            " carve-out's and the head training's alone, the floor under every other regime's."
+        )
+    return text
+
+
 def regime(split: str) -> SplitRule | None:
     """The split rule of ``split``, or None for a name that is not a rule (e.g. ``full``)."""
     try:
@@ -76,7 +122,7 @@ def split_order(split: str) -> tuple[int, float, str]:
 
 
 def prepare(results: Iterable[BenchResult]) -> list[BenchResult]:
-    """Results with normalised split names, the newest per (model, task, split, protocol)."""
+    """Results with normalised split names, the newest per (model, task, split, protocol, split seed)."""
     return latest([dataclasses.replace(r, split=split_name(r.split)) for r in results])
 
 

@@ -1,10 +1,11 @@
 """Table 1 of the paper from results: models by tasks, each task's 10% and 100% regimes side by side.
 
 Rows are models, columns tasks (see :mod:`intern_bench.report.selection`), each with one cell per
-split. An ``Average`` column holds, per split, the mean over the higher-is-better columns, for a
-model that has all of them (a partial mean would rank models on different tasks), and only where
-there are at least two such columns. The best value of a column is bold where two or more models
-have one; ties are all bold. Rendered as Markdown and as a standalone HTML page.
+split. A cell that holds several draws of its regime (``split_seeds``) shows their mean ± their sample
+standard deviation. An ``Average`` column holds, per split, the mean over the higher-is-better
+columns' means, for a model that has all of them (a partial mean would rank models on different
+tasks), and only where there are at least two such columns. The best mean of a column is bold where
+two or more models have one; ties are all bold. Rendered as Markdown and as a standalone HTML page.
 """
 
 from __future__ import annotations
@@ -14,7 +15,17 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from intern_bench.report.selection import Column, column_key, columns, models, prepare, split_name
+from intern_bench.report.selection import (
+    CellKey,
+    Column,
+    Stat,
+    aggregate,
+    columns,
+    models,
+    prepare,
+    split_name,
+    spread_legend,
+)
 from intern_bench.results import BenchResult
 
 DEFAULT_SPLITS = ("10pct", "100pct")
@@ -23,17 +34,22 @@ MISSING = "–"
 
 @dataclass(frozen=True)
 class Table:
-    """A pivot of results: ``cells[(model, column.key, split)]`` is the primary metric's value."""
+    """A pivot of results: ``cells[(model, column.key, split)]`` is the primary metric over the draws."""
 
     models: tuple[str, ...]
     columns: tuple[Column, ...]
     splits: tuple[str, ...]
-    cells: dict[tuple[str, tuple[str, str, str], str], float]
+    cells: dict[CellKey, Stat]
     averaged: tuple[Column, ...]
     averages: dict[tuple[str, str], float]
 
-    def value(self, model: str, column: Column, split: str) -> float | None:
+    def stat(self, model: str, column: Column, split: str) -> Stat | None:
         return self.cells.get((model, column.key, split))
+
+    def value(self, model: str, column: Column, split: str) -> float | None:
+        """The cell's mean over its draws."""
+        stat = self.stat(model, column, split)
+        return None if stat is None else stat.mean
 
     def best(self, column: Column, split: str) -> set[str]:
         """The models with the column's best value at ``split`` (empty with fewer than two values)."""
@@ -61,14 +77,14 @@ def pivot(
     """Table 1 of ``results`` at ``splits`` (those no result has are left out).
 
     Args:
-        results: any results; the newest per (model, task, split, protocol) is used.
+        results: any results; the newest per (model, task, split, protocol, split seed) is used.
         splits: the data regimes shown side by side per task, in this order.
         first_model: a model to put in the first row (the baseline), when present.
     """
     wanted = [split_name(s) for s in splits]
     kept = [r for r in prepare(results) if r.split in wanted]
     present = tuple(s for s in wanted if any(r.split == s for r in kept))
-    cells = {(r.model, column_key(r), r.split): r.value for r in kept}
+    cells = aggregate(kept)
     cols = tuple(columns(kept))
     rows = tuple(models(kept, first=first_model))
     averaged = (
@@ -77,9 +93,9 @@ def pivot(
     averages = {}
     for model in rows:
         for split in present:
-            values = [cells.get((model, c.key, split)) for c in averaged]
-            if averaged and all(v is not None for v in values):
-                averages[(model, split)] = sum(values) / len(values)
+            means = [stat.mean for c in averaged if (stat := cells.get((model, c.key, split))) is not None]
+            if averaged and len(means) == len(averaged):
+                averages[(model, split)] = sum(means) / len(means)
     return Table(rows, cols, present, cells, averaged, averages)
 
 
@@ -90,6 +106,15 @@ def format_value(value: float) -> str:
     magnitude = abs(value)
     digits = 1 if magnitude >= 10 else 2 if magnitude >= 1 else 3
     return f"{value:.{digits}f}"
+
+
+def format_stat(stat: Stat) -> str:
+    """``mean`` (:func:`format_value`), then ``± std`` at the mean's decimals when there are several draws."""
+    text = format_value(stat.mean)
+    if stat.n < 2:
+        return text
+    digits = len(text.partition(".")[2]) if math.isfinite(stat.mean) else 3
+    return f"{text} ± {stat.std:.{digits}f}"
 
 
 _MD_ESCAPES = str.maketrans({"\\": "\\\\", "|": "\\|", "*": "\\*", "`": "\\`", "<": "&lt;", ">": "&gt;"})
@@ -105,11 +130,9 @@ def _row_cells(table: Table, model: str) -> list[tuple[str, bool]]:
     out = []
     for column in table.columns:
         for split in table.splits:
-            value = table.value(model, column, split)
+            stat = table.stat(model, column, split)
             out.append(
-                (MISSING, False)
-                if value is None
-                else (format_value(value), model in table.best(column, split))
+                (MISSING, False) if stat is None else (format_stat(stat), model in table.best(column, split))
             )
     if table.averaged:
         for split in table.splits:
@@ -129,7 +152,8 @@ def legend(table: Table) -> str:
     if table.averaged:
         names = ", ".join(c.label for c in table.averaged)
         text += f" Average: mean of the higher-is-better columns ({names}) for models that have all of them."
-    return text
+    spread = spread_legend((split, stat) for (_, _, split), stat in table.cells.items())
+    return f"{text} {spread}" if spread else text
 
 
 def to_markdown(table: Table) -> str:

@@ -5,11 +5,13 @@ benchmark runs as intern-bench's own app, one process per task and model, on the
 
     python -m intern_bench checkpoint=<run>/export name='<model> (<stage>)' task=<task> splits=[...]
     python -m intern_bench backbone=<model> name='<model> (random init)' task=<task> splits=[...]
+    python -m intern_bench backbone=pixels name='raw pixels' task=<task> splits=[...]
     python -m intern_bench report <run>/bench --out <run>/bench/report --baseline '<model> (random init)'
 
 The second line (``baseline: true``) is the same architecture randomly initialised; the report's table
-puts it first and its gain chart measures the export against it. Each cell's results go to
-``<run>/bench/<task>/<stage or random_init>/`` (intern-bench's run folder: its config, log and
+puts it first and its gain chart measures the export against it. The third (``pixels: true``, for
+classification tasks) is the raw-pixel row of every low-data table. Each cell's results go to
+``<run>/bench/<task>/<stage, random_init or pixels>/`` (intern-bench's run folder: its config, log and
 ``result.json`` files), the report to ``<run>/bench/report/`` (``report.md``, ``report.html``, figures).
 The bench processes share ``$INTERN_ROOT`` with the run, so world shards, regime manifests and the
 feature cache are made once.
@@ -27,9 +29,13 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from intern_app import config_dir
+from intern_data.tasks import load_tasks
+
 __all__ = ["EvaluationError", "bench_commands", "evaluate_export"]
 
 RANDOM_INIT = "random_init"
+PIXELS = "pixels"
 
 
 class EvaluationError(RuntimeError):
@@ -45,7 +51,12 @@ def _quote(value: Any) -> str:
 
 
 def _names(model: str, stage: str) -> dict[str, str]:
-    return {stage: f"{model} ({stage})", RANDOM_INIT: f"{model} (random init)"}
+    return {stage: f"{model} ({stage})", RANDOM_INIT: f"{model} (random init)", PIXELS: "raw pixels"}
+
+
+def _classification_tasks() -> set[str]:
+    """The registry's classification tasks (``backbone=pixels`` is a baseline for those alone)."""
+    return {name for name, spec in load_tasks(config_dir() / "task").items() if spec.type == "classification"}
 
 
 def bench_commands(
@@ -56,7 +67,8 @@ def bench_commands(
     Args:
         export_dir: the hand-over folder to benchmark.
         run_dir: the stage's run folder; everything goes under ``run_dir/bench``.
-        settings: the ``evaluate`` block: ``tasks``, ``splits``, ``baseline``, ``protocol``, ``overrides``.
+        settings: the ``evaluate`` block: ``tasks``, ``splits``, ``baseline``, ``pixels``, ``protocol``,
+            ``overrides``.
         model: the registered architecture name (the random-init baseline's ``backbone``).
         stage: the stage's name, for the export's display name.
     """
@@ -70,9 +82,14 @@ def bench_commands(
     backbones = {stage: f"checkpoint={_quote(export_dir)}"}
     if settings.get("baseline", True):
         backbones[RANDOM_INIT] = f"backbone={_quote(model)}"
+    if settings.get("pixels", False):
+        backbones[PIXELS] = f"backbone={PIXELS}"
+    classification = _classification_tasks() if PIXELS in backbones else set()
     commands = []
     for task in settings.get("tasks") or []:
         for slug, backbone in backbones.items():
+            if slug == PIXELS and task not in classification:
+                continue
             folder = bench / str(task) / slug
             argv = [
                 backbone,
