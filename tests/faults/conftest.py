@@ -16,6 +16,7 @@ import torch
 
 from intern_data.label_space import LabelSpace
 from intern_data.shards import drop_padding, make_pipeline, write_shards
+from intern_data.shards.codec import png_chunk
 
 SPACE = LabelSpace("toy", ("a", "b", "c"))
 SAMPLES = 12  # two shards of 6
@@ -82,16 +83,12 @@ def flip(data: bytes, count: int = 8) -> bytes:
 
 def bomb_png(width: int = 20_000, height: int = 20_000) -> bytes:
     """A small PNG whose header declares ``width x height`` RGB pixels (the pixels are never made)."""
-
-    def chunk(tag: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data))
-
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     return (
         b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(b"\0" * 64))
-        + chunk(b"IEND", b"")
+        + png_chunk(b"IHDR", header)
+        + png_chunk(b"IDAT", zlib.compress(b"\0" * 64))
+        + png_chunk(b"IEND", b"")
     )
 
 

@@ -71,6 +71,11 @@ def _json_bytes(obj: Any) -> bytes:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
+def png_chunk(kind: bytes, data: bytes) -> bytes:
+    """One PNG chunk: length, type, data and the CRC-32 of type and data (PNG spec, section 5.3)."""
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
 def encode_png16(array: np.ndarray) -> bytes:
     """Encode a 2-D uint16 array as a 16-bit greyscale PNG.
 
@@ -82,16 +87,12 @@ def encode_png16(array: np.ndarray) -> bytes:
     height, width = array.shape
     rows = np.zeros((height, 1 + 2 * width), dtype=np.uint8)
     rows[:, 1:] = array.astype(">u2").view(np.uint8).reshape(height, 2 * width)
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
     header = struct.pack(">IIBBBBB", width, height, 16, 0, 0, 0, 0)
     return (
         b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(rows.tobytes(), 6))
-        + chunk(b"IEND", b"")
+        + png_chunk(b"IHDR", header)
+        + png_chunk(b"IDAT", zlib.compress(rows.tobytes(), 6))
+        + png_chunk(b"IEND", b"")
     )
 
 
