@@ -22,7 +22,7 @@ slow: $(SETUP)
 	$(PYTHON) -m pytest -m "slow and not gpu" $(ARGS)
 
 smoke: $(SETUP)  ## check an install end to end in about a minute
-	$(PYTHON) -m intern_pretrain stage=upa experiment=smoke $(ARGS)
+	$(PYTHON) -m intern_pretrain experiment=smoke $(ARGS)
 
 fidelity: $(SETUP)  ## the paper's claims over several seeds -> benchmarks/FIDELITY.md
 	$(PYTHON) benchmarks/fidelity.py $(ARGS)

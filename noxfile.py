@@ -73,7 +73,7 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def arch_standalone(session: nox.Session) -> None:
     """intern-arch installed alone (not editable, no extras): its models build, its tests pass, and it
-    reads the hand-over of `stage=upa experiment=smoke` (backbone, neck, box head; the text side needs
+    reads the Up-A hand-over of `experiment=smoke` (backbone, neck, box head; the text side needs
     the `text` extra) and builds a Faster R-CNN from it. The smoke run itself uses the project's
     environment (`.venv`, made by `make test` or `scripts/install.sh`)."""
     project_python = Path(".venv/bin/python")
@@ -81,14 +81,14 @@ def arch_standalone(session: nox.Session) -> None:
         session.error("run `make test` (or bash scripts/install.sh) first: the smoke export is made in .venv")
     tmp = Path(session.create_tmp()).resolve()
     session.run(
-        str(project_python), "-m", "intern_pretrain", "stage=upa", "experiment=smoke", "evaluate=null",
+        str(project_python), "-m", "intern_pretrain", "experiment=smoke", "evaluate=null",
         "progress=false", f"paths.root_dir={tmp}", f"hydra.run.dir={tmp / 'smoke'}", external=True,
     )  # fmt: skip
     session.install(*TORCH)
     session.install("packages/intern-arch", dev_requirement("pytest"), dev_requirement("pytest-timeout"))
     session.run("python", "-c", "import intern_arch; intern_arch.create_model('mnb4')")
     env = {
-        "INTERN_SMOKE_EXPORT": str(tmp / "smoke" / "export"),
+        "INTERN_SMOKE_EXPORT": str(tmp / "smoke" / "upa_l" / "export"),
         "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"),
     }
     session.run("python", "-m", "pytest", "tests/arch", "-m", MARKERS, *session.posargs, env=env)

@@ -105,7 +105,7 @@ def test_text_part_left_out_with_the_reason_when_its_extra_is_missing(
 
 @pytest.mark.skipif("INTERN_SMOKE_EXPORT" not in os.environ, reason="nox -s arch_standalone sets it")
 def test_smoke_export_loads_with_what_is_installed() -> None:
-    """The export of ``stage=upa experiment=smoke`` read by intern-arch as installed: in the
+    """The Up-A export of ``experiment=smoke`` read by intern-arch as installed: in the
     ``arch_standalone`` session intern-arch alone, so the text side is left out with its reason."""
     loaded = load_handover(os.environ["INTERN_SMOKE_EXPORT"])
     assert set(loaded.parts) | set(loaded.unavailable) == {"text", "neck", "heads/box"}

@@ -1,4 +1,4 @@
-"""intern_data.sampling: datasets to ranks by size (paper 6.1) and the one-process source mixer."""
+"""intern_data.sampling: datasets to ranks by size (paper 6.1) and per-source sub-batch sizes."""
 
 from __future__ import annotations
 
@@ -7,15 +7,13 @@ from collections import Counter
 
 import numpy as np
 import pytest
-import torch
-from torch.utils.data import ConcatDataset, DataLoader, TensorDataset
 
 from intern_data.sampling import (
-    MixedSourceBatchSampler,
     assign_dataset_groups_to_ranks,
     assign_datasets_to_ranks,
     dataset_rank,
     ranks_per_dataset,
+    sub_batch_sizes,
 )
 
 
@@ -91,62 +89,16 @@ def test_dataset_rank_shards_each_dataset_among_its_ranks() -> None:
         dataset_rank(assignment, 4)
 
 
-def test_mixed_batches_are_single_source_and_deterministic() -> None:
-    sizes = {"a": 50, "b": 30, "c": 7}
-    sampler = MixedSourceBatchSampler(sizes, batch_size=4, seed=3)
-    assert len(sampler) == 87 // 4
-    batches = list(sampler.batches())
-    assert batches == list(MixedSourceBatchSampler(sizes, batch_size=4, seed=3).batches())
-    assert batches != list(MixedSourceBatchSampler(sizes, batch_size=4, seed=4).batches())
-    offsets = {"a": 0, "b": 50, "c": 80}
-    for batch, global_batch in zip(batches, sampler, strict=True):
-        assert len(batch.indices) == 4 and all(0 <= i < sizes[batch.source] for i in batch.indices)
-        assert batch.source == list(sizes)[batch.source_id]
-        assert global_batch == [offsets[batch.source] + i for i in batch.indices]
-    sampler.set_epoch(1)
-    assert list(sampler.batches()) != batches
-
-
-def test_each_source_is_walked_without_repeats_until_used_up() -> None:
-    sampler = MixedSourceBatchSampler({"a": 12, "b": 9}, batch_size=3, num_batches=40, seed=0)
-    seen: dict[str, list[int]] = {"a": [], "b": []}
-    for batch in sampler.batches():
-        seen[batch.source] += batch.indices
-    for name, size in (("a", 12), ("b", 9)):
-        stream = seen[name]
-        for start in range(0, len(stream) - size + 1, size):
-            assert sorted(stream[start : start + size]) == list(range(size))
-
-
-def test_source_frequencies_follow_sizes_or_weights() -> None:
-    sizes = {"a": 600, "b": 300, "c": 100}
-    n = 4000
-    by_size = Counter(b.source for b in MixedSourceBatchSampler(sizes, 2, num_batches=n, seed=0).batches())
-    weights = {"a": 1.0, "b": 1.0, "c": 2.0}
-    by_weight = Counter(
-        b.source for b in MixedSourceBatchSampler(sizes, 2, weights=weights, num_batches=n, seed=0).batches()
-    )
-    for counts, p in (
-        (by_size, {"a": 0.6, "b": 0.3, "c": 0.1}),
-        (by_weight, {"a": 0.25, "b": 0.25, "c": 0.5}),
-    ):
-        for name, prob in p.items():
-            sd = (n * prob * (1 - prob)) ** 0.5
-            assert abs(counts[name] - n * prob) < 5 * sd
-    zero = Counter(
-        b.source for b in MixedSourceBatchSampler(sizes, 2, weights={"a": 1}, num_batches=50).batches()
-    )
-    assert set(zero) == {"a"}
-    with pytest.raises(ValueError, match="unknown sources"):
-        MixedSourceBatchSampler(sizes, 2, weights={"z": 1.0})
-    with pytest.raises(ValueError, match="not all 0"):
-        MixedSourceBatchSampler(sizes, 2, weights={"a": 0.0})
-
-
-def test_mixed_sampler_drives_a_dataloader_over_concat_dataset() -> None:
-    sources = [torch.full((10, 1), float(i)) for i in range(3)]
-    data = ConcatDataset([TensorDataset(s) for s in sources])
-    sampler = MixedSourceBatchSampler({"s0": 10, "s1": 10, "s2": 10}, batch_size=5, seed=1)
-    loader = DataLoader(data, batch_sampler=sampler)
-    for (values,), batch in zip(loader, sampler.batches(), strict=True):
-        assert torch.all(values == batch.source_id)
+def test_sub_batch_sizes_follow_weights_and_sum_to_the_batch() -> None:
+    assert sub_batch_sizes({"a": 600, "b": 300, "c": 100}, 20) == {"a": 12, "b": 6, "c": 2}
+    assert sub_batch_sizes({"a": 1, "b": 1, "c": 1}, 10) == {"a": 4, "b": 3, "c": 3}
+    sizes = sub_batch_sizes({"a": 1000, "b": 10}, 8, minimum=2)
+    assert sizes == {"a": 6, "b": 2} and sum(sizes.values()) == 8
+    for batch in range(6, 40):
+        split = sub_batch_sizes({"a": 4000, "b": 3000, "c": 500}, batch, minimum=2)
+        assert sum(split.values()) == batch and min(split.values()) >= 2
+        assert split["a"] >= split["b"] >= split["c"]
+    with pytest.raises(ValueError, match="at least 6"):
+        sub_batch_sizes({"a": 1, "b": 1, "c": 1}, 5, minimum=2)
+    with pytest.raises(ValueError, match="finite and > 0"):
+        sub_batch_sizes({"a": 1, "b": 0}, 5)

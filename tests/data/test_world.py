@@ -33,11 +33,15 @@ from intern_data.world.render import MAX_DEPTH
 UPSTREAM = [
     "world_captions",
     "world_cls_fine",
+    "world_cls_fine_a",
+    "world_cls_fine_b",
     "world_cls_coarse",
     "world_cls_attr",
     "world_det_a",
     "world_det_b",
     "world_seg",
+    "world_seg_things",
+    "world_seg_scenes",
 ]
 DOWNSTREAM = ["gvb_world_cls", "gvb_world_fine", "gvb_world_det", "gvb_world_seg", "gvb_world_depth"]
 

@@ -23,9 +23,20 @@ def cpu_overrides(experiment: str) -> list[str]:
         stage: DictConfig = compose("pretrain", [f"experiment={experiment}"]).stage
     phases = [f"{name}." for name in stage.get("phases") or []] or [""]
     overrides = ["trainer=cpu", "model.img_size=32", "data.sizes={train:32,val:16}", "evaluate=null"]
+    if stage.get("init_from") is not None:
+        overrides.append("stage.init_from=null")  # no earlier run here: start from a random backbone
     for phase in phases:
         data = stage[phase[:-1]].data if phase else stage.data
-        overrides += [f"stage.{phase}data.batch_size=4", f"stage.{phase}data.samples_per_epoch=8"]
+        module = stage[phase[:-1]].module if phase else stage.module
+        if "sources" in data:  # an expert: a sub-batch of 2 per source, each source a few images
+            overrides += [f"stage.{phase}data.batch_size={2 * len(data.sources)}"]
+            overrides += [f"stage.{phase}data.source_overrides.sizes={{train:16,val:8}}"]
+        else:
+            overrides += [f"stage.{phase}data.batch_size=4", f"stage.{phase}data.samples_per_epoch=8"]
+        if module.get("init_heads"):
+            overrides.append(f"stage.{phase}module.init_heads=false")
+        if phase and stage[phase[:-1]].get("init_from") is not None:
+            overrides.append(f"stage.{phase}init_from=null")
         if "views" in data:
             overrides += [f"stage.{phase}data.views.size=32", f"stage.{phase}data.views.view3_size=32"]
         callbacks = (stage[phase[:-1]] if phase else stage).get("callbacks") or {}

@@ -14,12 +14,12 @@ from intern_app import AppError, config_dir
 from intern_pretrain.app.main import main
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-PENDING = {"upe_c": "6.2", "upe_d": "6.3", "upe_s": "6.4", "upg": "7"}
+PENDING = {"upg": "7"}
 
 
 def test_every_stage_config_is_pending_or_runs() -> None:
     stages = {path.stem for path in (config_dir() / "stage").glob("*.yaml")}
-    assert stages == {"upa", "upa_g", "upa_l", *PENDING}
+    assert stages == {"upa", "upa_g", "upa_l", "upe_c", "upe_d", "upe_s", "upe", "upa_upe", *PENDING}
 
 
 @pytest.mark.parametrize("stage", sorted(PENDING))
@@ -41,24 +41,36 @@ def test_pending_stage_names_its_missing_module(
 def test_smoke_runs_every_phase_exports_and_benches(
     run_pretrain: Callable[..., Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """``stage=upa experiment=smoke``: Up-A-G, then Up-A-L from its export, one hand-over with the text
-    side, neck and box head, then one GV-B cell on it; a rerun skips the finished first phase."""
+    """``experiment=smoke``: Up-A-G, Up-A-L from its export (one hand-over with the text side, neck and
+    box head), the three experts each from that Up-A export with a head per source, then one GV-B cell
+    of the classification expert beside its parent; a rerun skips the finished phases."""
     from intern_arch import load_handover
 
     run_dir = tmp_path / "run"
-    run_pretrain(run_dir, "stage=upa", "experiment=smoke", tiny=())
+    run_pretrain(run_dir, "experiment=smoke", tiny=())
     first = json.loads((run_dir / "upa_g" / "summary.json").read_text())
-    summary = json.loads((run_dir / "summary.json").read_text())
-    assert (first["stage"], first["steps"], summary["stage"], summary["steps"]) == ("upa_g", 4, "upa_l", 4)
-    assert summary["init_from"] == str(run_dir / "upa_g" / "export")
-    assert summary["phases"] == {"upa_g": str(run_dir / "upa_g" / "summary.json")}
-    handover = load_handover(run_dir / "export")
+    upa = json.loads((run_dir / "upa_l" / "summary.json").read_text())
+    assert (first["stage"], first["steps"], upa["stage"], upa["steps"]) == ("upa_g", 4, "upa_l", 4)
+    assert upa["init_from"] == str(run_dir / "upa_g" / "export")
+    handover = load_handover(run_dir / "upa_l" / "export")
     assert set(handover.parts) == {"text", "neck", "heads/box"} and handover.config["stage"] == "upa_l"
-    (result,) = (run_dir / "bench").rglob("result.json")
-    assert json.loads(result.read_text())["task"] == "gvb_world_cls"
+    experts = {"upe_c": run_dir / "upe_c", "upe_d": run_dir / "upe_d", "upe_s": run_dir}
+    heads = {
+        "upe_c": {"heads/world_cls_fine_a", "heads/world_cls_fine_b", "heads/world_cls_coarse"},
+        "upe_d": {"neck", "heads/world_det_a", "heads/world_det_b"},
+        "upe_s": {"heads/world_seg_things", "heads/world_seg_scenes"},
+    }
+    for stage, folder in experts.items():
+        summary = json.loads((folder / "summary.json").read_text())
+        assert (summary["stage"], summary["init_from"]) == (stage, str(run_dir / "upa_l" / "export"))
+        expert = load_handover(folder / "export")
+        assert set(expert.parts) == heads[stage] and expert.config["label_spaces"]["mode"] == "natural"
+    results = [json.loads(p.read_text()) for p in (run_dir / "upe_c" / "bench").rglob("result.json")]
+    assert sorted(r["model"] for r in results) == ["mnb_test (upa_l)", "mnb_test (upe_c)"]
+    assert {r["task"] for r in results} == {"gvb_world_cls"}
     assert "bench report:" in capsys.readouterr().out
 
     stamp = (run_dir / "upa_g" / "summary.json").stat().st_mtime_ns
-    run_pretrain(run_dir, "stage=upa", "experiment=smoke", "evaluate=null", tiny=())
+    run_pretrain(run_dir, "experiment=smoke", "evaluate=null", tiny=())
     assert (run_dir / "upa_g" / "summary.json").stat().st_mtime_ns == stamp
     assert json.loads((run_dir / "summary.json").read_text())["resumed_from"].endswith("last.ckpt")

@@ -1,4 +1,5 @@
-"""What every trainer of an intern-arch model shares: freezing a module and the weight-decay split.
+"""What every trainer of an intern-arch model shares: freezing a module, the weight-decay split and
+stochastic depth set after loading.
 
 A frozen module takes no gradient and stays in eval mode, so BatchNorm statistics, dropout and drop
 path are the checkpoint's (DINOv2's and GV-B's linear probes); a module holding one puts it back in
@@ -13,10 +14,11 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
+from timm.layers import DropPath
 from timm.optim import param_groups_weight_decay
 from torch import nn
 
-__all__ = ["freeze", "no_weight_decay_names", "weight_decay_groups"]
+__all__ = ["freeze", "no_weight_decay_names", "set_drop_path", "weight_decay_groups"]
 
 ModuleT = TypeVar("ModuleT", bound=nn.Module)
 
@@ -51,3 +53,15 @@ def weight_decay_groups(module: nn.Module, weight_decay: float, name: str = "", 
         group["name"] = name if group["weight_decay"] else f"{name}_no_decay".lstrip("_")
         group.update(options)
     return groups
+
+
+def set_drop_path(model: nn.Module, rate: float) -> int:
+    """Stochastic depth on an already built model: every block with a ``drop_path`` (a timm ``DropPath``
+    or the ``nn.Identity`` that stands for rate 0) gets ``DropPath`` at a rate rising linearly from 0
+    to ``rate`` over the blocks in order, as timm and MetaNet's ``drop_path_rate`` set it at build
+    time. It has no parameters, so checkpoints are unaffected. Returns the number of blocks set.
+    """
+    blocks = [m for m in model.modules() if isinstance(getattr(m, "drop_path", None), DropPath | nn.Identity)]
+    for i, block in enumerate(blocks):
+        block.drop_path = DropPath(rate * i / max(len(blocks) - 1, 1)) if rate > 0 else nn.Identity()
+    return len(blocks)

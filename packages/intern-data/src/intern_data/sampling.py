@@ -1,21 +1,19 @@
-"""Multi-source training (paper 6.1): datasets to ranks, and a single-process source mixer.
+"""Multi-source training (paper 6.1): datasets to ranks, and per-source sub-batches in one process.
 
-Under DDP each rank serves one dataset, so a batch never mixes label spaces and the heads of other
-datasets get zero gradient on that rank; ranks per dataset are roughly proportional to its size
-(:func:`assign_datasets_to_ranks`). With fewer ranks than datasets (one CPU process, a small job)
-:class:`MixedSourceBatchSampler` gives the same property in one process: every batch comes from a
-single source, drawn with probability proportional to its size (or given weights), and carries its
-source id.
+Under DDP each rank serves one dataset, so a rank's batch never mixes label spaces and the heads of
+other datasets get zero gradient there; ranks per dataset are roughly proportional to its size
+(:func:`assign_datasets_to_ranks`). With fewer ranks than datasets (one CPU process, a small job) a
+rank serves a group of datasets (:func:`assign_dataset_groups_to_ranks`) and each of its batches is
+made of one sub-batch per dataset, sized by :func:`sub_batch_sizes`
+(:class:`~intern_data.multisource.MultiSourceDataModule` does both).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 
 import numpy as np
-from torch.utils.data import Sampler
 
 
 def _check_sizes(sizes: Mapping[str, int]) -> None:
@@ -44,8 +42,8 @@ def ranks_per_dataset(sizes: Mapping[str, int], world_size: int) -> dict[str, in
     if world_size < len(sizes):
         raise ValueError(
             f"{len(sizes)} datasets need at least {len(sizes)} ranks to give each its own, but world_size is "
-            f"{world_size}; use assign_dataset_groups_to_ranks (several datasets per rank, mixed by "
-            "MixedSourceBatchSampler) or more ranks"
+            f"{world_size}; use assign_dataset_groups_to_ranks (several datasets per rank, each batch "
+            "made of per-dataset sub-batches) or more ranks"
         )
     names = list(sizes)
     total = sum(sizes.values())
@@ -90,7 +88,7 @@ def assign_dataset_groups_to_ranks(sizes: Mapping[str, int], world_size: int) ->
 
     With at least one rank per dataset this is ``assign_datasets_to_ranks`` (one dataset per rank).
     With fewer ranks, datasets are packed onto ranks, largest first onto the least loaded rank, and
-    each rank mixes its datasets batch by batch with :class:`MixedSourceBatchSampler`.
+    each of a rank's batches holds one sub-batch per dataset of its group (:func:`sub_batch_sizes`).
     """
     _check_sizes(sizes)
     if world_size < 1:
@@ -107,96 +105,42 @@ def assign_dataset_groups_to_ranks(sizes: Mapping[str, int], world_size: int) ->
     return [tuple(sorted(g, key=order.__getitem__)) for g in groups]
 
 
-@dataclass(frozen=True)
-class SourceBatch:
-    """One batch of a single source: its id (position in ``sizes``), name and local indices."""
+def sub_batch_sizes(weights: Mapping[str, float], batch_size: int, minimum: int = 1) -> dict[str, int]:
+    """Split one batch into per-source sub-batches whose sizes follow ``weights`` (e.g. the sources' sizes).
 
-    source_id: int
-    source: str
-    indices: list[int]
+    Each source's share ``batch_size x weight / total`` is rounded by largest remainder (ties: the
+    larger weight, then the order of ``weights``); a source below ``minimum`` (2 keeps BatchNorm-bearing
+    heads trainable) then takes samples from the sources most above their share. The sizes sum to
+    ``batch_size``.
 
-
-class MixedSourceBatchSampler(Sampler[list[int]]):
-    """Batches that each come from one source, sources mixed by size or weight (one process).
-
-    Iterating yields lists of *global* indices into the concatenation of the sources in the order of
-    ``sizes`` (``torch.utils.data.ConcatDataset`` order), so it plugs into a ``DataLoader`` as
-    ``batch_sampler``; :meth:`batches` yields :class:`SourceBatch` with the source id. Each batch's
-    source is drawn independently with probability proportional to ``weights`` (default: the sizes);
-    within a source, indices follow a random permutation that is redrawn when used up, so every
-    sample of a source is seen once before any is repeated. Everything is a function of
-    ``(seed, epoch)``; call :meth:`set_epoch` each epoch.
-
-    Args:
-        sizes: source name -> number of samples.
-        batch_size: samples per batch.
-        weights: source name -> sampling weight (need not sum to 1); default proportional to size.
-        num_batches: batches per epoch; default ``sum(sizes) // batch_size`` (at least 1).
-        seed: base seed.
-        shuffle: False walks each source in index order (sources are still drawn at random).
+    Raises:
+        ValueError: weights that are not finite and positive, or ``batch_size`` below
+            ``minimum x sources`` (the message says the smallest batch that works).
     """
-
-    def __init__(
-        self,
-        sizes: Mapping[str, int],
-        batch_size: int,
-        weights: Mapping[str, float] | None = None,
-        num_batches: int | None = None,
-        seed: int = 0,
-        shuffle: bool = True,
-    ) -> None:
-        _check_sizes(sizes)
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        self.names = list(sizes)
-        self.sizes = np.array([sizes[n] for n in self.names], dtype=np.int64)
-        self.offsets = np.concatenate([[0], np.cumsum(self.sizes)[:-1]])
-        if weights is None:
-            w = self.sizes.astype(np.float64)
-        else:
-            unknown = set(weights) - set(self.names)
-            if unknown:
-                raise ValueError(f"weights name unknown sources {sorted(unknown)} (sources: {self.names})")
-            w = np.array([float(weights.get(n, 0.0)) for n in self.names])
-            if (w < 0).any() or not np.isfinite(w).all() or w.sum() <= 0:
-                raise ValueError(f"weights must be finite, >= 0 and not all 0, got {dict(weights)}")
-        self.probabilities = w / w.sum()
-        self.batch_size = batch_size
-        self.num_batches = (
-            num_batches if num_batches is not None else max(1, int(self.sizes.sum()) // batch_size)
+    if not weights:
+        raise ValueError("no sources given")
+    bad = {k: v for k, v in weights.items() if not (math.isfinite(float(v)) and float(v) > 0)}
+    if bad:
+        raise ValueError(f"source weights must be finite and > 0, got {bad}")
+    names = list(weights)
+    if batch_size < minimum * len(names):
+        raise ValueError(
+            f"batch_size {batch_size} cannot give each of {len(names)} sources {minimum} samples: "
+            f"use a batch of at least {minimum * len(names)}"
         )
-        self.seed = seed
-        self.shuffle = shuffle
-        self.epoch = 0
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def __len__(self) -> int:
-        return self.num_batches
-
-    def batches(self) -> Iterator[SourceBatch]:
-        """This epoch's batches with their source ids and indices local to the source."""
-        rng = np.random.default_rng([self.seed, self.epoch])
-        choice = rng.choice(len(self.names), size=self.num_batches, p=self.probabilities)
-        streams: dict[int, tuple[np.ndarray, int]] = {}
-
-        def take(source: int) -> list[int]:
-            out: list[int] = []
-            while len(out) < self.batch_size:
-                perm, pos = streams.get(source, (np.empty(0, np.int64), 0))
-                if pos >= len(perm):
-                    size = int(self.sizes[source])
-                    perm, pos = (rng.permutation(size) if self.shuffle else np.arange(size)), 0
-                n = min(self.batch_size - len(out), len(perm) - pos)
-                out += perm[pos : pos + n].tolist()
-                streams[source] = (perm, pos + n)
-            return out
-
-        for source in choice.tolist():
-            yield SourceBatch(source, self.names[source], take(source))
-
-    def __iter__(self) -> Iterator[list[int]]:
-        for batch in self.batches():
-            offset = int(self.offsets[batch.source_id])
-            yield [offset + i for i in batch.indices]
+    total = sum(float(w) for w in weights.values())
+    quota = {n: batch_size * float(weights[n]) / total for n in names}
+    count = {n: math.floor(quota[n]) for n in names}
+    order = {n: i for i, n in enumerate(names)}
+    for name in sorted(names, key=lambda n: (count[n] - quota[n], -float(weights[n]), order[n])):
+        if sum(count.values()) == batch_size:
+            break
+        count[name] += 1
+    for name in names:
+        while count[name] < minimum:
+            donor = max(
+                (n for n in names if count[n] > minimum), key=lambda n: (count[n] - quota[n], -order[n])
+            )
+            count[donor] -= 1
+            count[name] += 1
+    return count

@@ -16,7 +16,9 @@ from typing import Any
 
 from torch import nn
 
-from ..heads.detection import BoxHead
+from ..heads.classifier import LinearHead
+from ..heads.detection import BoxHead, DetectorHead
+from ..heads.segmentation import ASPPHead
 from ..necks import FPN
 
 __all__ = ["PART_KINDS", "PartKind", "missing_requirements"]
@@ -51,6 +53,9 @@ def _save_text(module: nn.Module, folder: Path) -> None:
 PART_KINDS: dict[str, PartKind] = {
     "fpn": PartKind(lambda args, backbone, folder: FPN(backbone, **args)),
     "box_head": PartKind(lambda args, backbone, folder: BoxHead(**args)),
+    "linear": PartKind(lambda args, backbone, folder: LinearHead(**args)),
+    "aspp_head": PartKind(lambda args, backbone, folder: ASPPHead(**args)),
+    "faster_rcnn_head": PartKind(lambda args, backbone, folder: DetectorHead(**args)),
     "text": PartKind(_build_text, ("transformers", "tokenizers"), "text", _save_text),
 }
 

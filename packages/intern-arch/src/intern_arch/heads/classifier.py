@@ -1,5 +1,7 @@
 """A linear classifier on a backbone's pooled features, for linear probes and classification fine-tuning."""
 
+from typing import ClassVar
+
 from timm.layers.adaptive_avgmax_pool import adaptive_pool_feat_mult
 from torch import Tensor, nn
 
@@ -31,3 +33,21 @@ class LinearClassifier(BackboneHolder):
     def forward(self, x: Tensor) -> Tensor:
         features = self.backbone.forward_head(self.backbone.forward_features(x), pre_logits=True)
         return self.fc(features)
+
+
+class LinearHead(nn.Linear):
+    """A linear layer over pooled features as a hand-over part (kind ``linear``): the per-source heads
+    of a classification expert, which share one backbone pass.
+
+    Args:
+        in_features: Pooled feature size (the backbone's ``num_features``).
+        num_classes: Output classes.
+    """
+
+    handover_kind: ClassVar[str] = "linear"
+
+    def __init__(self, in_features: int, num_classes: int) -> None:
+        super().__init__(in_features, num_classes)
+        nn.init.normal_(self.weight, std=0.01)
+        nn.init.zeros_(self.bias)
+        self.args = {"in_features": int(in_features), "num_classes": int(num_classes)}

@@ -12,6 +12,7 @@ from torch import nn
 from torchvision.models.detection import FasterRCNN
 from torchvision.models.detection.anchor_utils import AnchorGenerator
 from torchvision.models.detection.faster_rcnn import FastRCNNConvFCHead, FastRCNNPredictor
+from torchvision.models.detection.rpn import RPNHead
 from torchvision.ops import MultiScaleRoIAlign
 
 from ..necks import FPN
@@ -96,23 +97,76 @@ def build_faster_rcnn(
         fpn.fpn.load_state_dict(neck.fpn.state_dict())
     if anchor_sizes is None:
         anchor_sizes = scaled_anchor_sizes(min_size, FPN_ANCHOR_SIZES)
-    if len(anchor_sizes) != len(fpn.names):
-        raise ValueError(f"need one anchor size per level {fpn.names}, got {list(anchor_sizes)}")
     classes: int | None = num_classes
     if box_head is not None:
         kwargs.update(box_head=box_head, box_predictor=FastRCNNPredictor(box_head.out_features, num_classes))
         classes = None  # FasterRCNN takes them from the box predictor
-    sizes = tuple((size,) for size in anchor_sizes)
-    anchors = AnchorGenerator(sizes, (tuple(aspect_ratios),) * len(sizes))
+    return assemble_faster_rcnn(
+        fpn, classes, anchor_sizes, aspect_ratios, min_size=min_size, max_size=max_size, **kwargs
+    )
+
+
+def assemble_faster_rcnn(
+    fpn: FPN,
+    num_classes: int | None,
+    anchor_sizes: Sequence[float],
+    aspect_ratios: Sequence[float] = (0.5, 1.0, 2.0),
+    **kwargs: Any,
+) -> FasterRCNN:
+    """torchvision's Faster R-CNN on ``fpn`` (P2-P6) with one anchor size per level and RoIAlign 7x7 on
+    P2-P5; normalisation from the backbone's ``pretrained_cfg``. Several detectors may share one
+    ``fpn`` (a detection expert's per-source heads); ``kwargs`` (``rpn_head``, ``box_head``,
+    ``box_predictor``, ``min_size``...) go to ``FasterRCNN``."""
+    if len(anchor_sizes) != len(fpn.names):
+        raise ValueError(f"need one anchor size per level {fpn.names}, got {list(anchor_sizes)}")
+    sizes = tuple((float(size),) for size in anchor_sizes)
+    anchors = AnchorGenerator(sizes, (tuple(float(r) for r in aspect_ratios),) * len(sizes))
     roi_pool = MultiScaleRoIAlign(featmap_names=["P2", "P3", "P4", "P5"], output_size=7, sampling_ratio=2)
+    backbone = fpn.body.backbone
     return FasterRCNN(
         fpn,
-        classes,
-        min_size=min_size,
-        max_size=max_size,
+        num_classes,
         image_mean=list(backbone.pretrained_cfg["mean"]),
         image_std=list(backbone.pretrained_cfg["std"]),
         rpn_anchor_generator=anchors,
         box_roi_pool=roi_pool,
         **kwargs,
     )
+
+
+class DetectorHead(nn.Module):
+    """What one source's Faster R-CNN adds to a shared FPN: RPN head, box head (:class:`BoxHead`) and box
+    predictor. A detection expert's ``heads/<source>`` part (kind ``faster_rcnn_head``).
+
+    Args:
+        in_channels: Channels of the FPN levels.
+        num_classes: Classes including the background (label 0).
+        num_anchors: Anchors per location (the number of aspect ratios).
+        resolution, conv_dim, num_convs, fc_dim: The box head's (:class:`BoxHead`).
+    """
+
+    handover_kind: ClassVar[str] = "faster_rcnn_head"
+
+    def __init__(
+        self,
+        in_channels: int,
+        num_classes: int,
+        num_anchors: int = 3,
+        resolution: int = 7,
+        conv_dim: int = 256,
+        num_convs: int = 4,
+        fc_dim: int = 1024,
+    ) -> None:
+        super().__init__()
+        self.rpn_head = RPNHead(in_channels, num_anchors)
+        self.box_head = BoxHead(in_channels, resolution, conv_dim, num_convs, fc_dim)
+        self.box_predictor = FastRCNNPredictor(fc_dim, num_classes)
+        self.args = {
+            "in_channels": int(in_channels),
+            "num_classes": int(num_classes),
+            "num_anchors": int(num_anchors),
+            "resolution": int(resolution),
+            "conv_dim": int(conv_dim),
+            "num_convs": int(num_convs),
+            "fc_dim": int(fc_dim),
+        }

@@ -10,6 +10,7 @@ inputs by :func:`~intern_arch.heads.geometry.scaled_atrous_rates`. Inputs are no
 """
 
 from collections.abc import Sequence
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -49,10 +50,50 @@ class DeepLabV3(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """Per-pixel class logits (N, num_classes, H, W) at the input's size."""
-        c4, c5 = self.body(x).values()
-        c5 = F.interpolate(c5, size=c4.shape[-2:], mode="bilinear", align_corners=False)
-        logits = self.head(self.fuse(torch.cat([c4, c5], dim=1)))
-        return F.interpolate(logits, size=x.shape[-2:], mode="bilinear", align_corners=False)
+        return _decode(self.fuse, self.head, list(self.body(x).values()), x.shape[-2:])
+
+
+class ASPPHead(nn.Module):
+    """DeepLabV3's decoder alone (the 1x1 fusion of C4 + upsampled C5 and the ASPP head), on features
+    computed elsewhere: the per-source heads of a segmentation expert share one backbone pass. A
+    hand-over's ``heads/<source>`` part of kind ``aspp_head``.
+
+    Args:
+        in_channels: Channels of C4 and C5.
+        num_classes: Segmentation classes.
+        fuse_channels, atrous_rates: As for :class:`DeepLabV3`.
+    """
+
+    handover_kind: ClassVar[str] = "aspp_head"
+
+    def __init__(
+        self,
+        in_channels: Sequence[int],
+        num_classes: int,
+        fuse_channels: int = 512,
+        atrous_rates: Sequence[int] = DEEPLAB_ATROUS_RATES,
+    ) -> None:
+        super().__init__()
+        self.fuse = Conv2dNormActivation(sum(in_channels), fuse_channels, kernel_size=1)
+        self.head = DeepLabHead(fuse_channels, num_classes, atrous_rates)
+        self.args = {
+            "in_channels": [int(c) for c in in_channels],
+            "num_classes": int(num_classes),
+            "fuse_channels": int(fuse_channels),
+            "atrous_rates": [int(r) for r in atrous_rates],
+        }
+
+    def forward(self, features: Sequence[Tensor], size: Sequence[int]) -> Tensor:
+        """Per-pixel logits (N, num_classes, *size) from ``features`` = (C4, C5)."""
+        return _decode(self.fuse, self.head, features, size)
+
+
+def _decode(fuse: nn.Module, head: nn.Module, features: Sequence[Tensor], size: Sequence[int]) -> Tensor:
+    """C5 upsampled onto C4's grid, concatenated, fused, ASPP, then upsampled to ``size``."""
+    c4, c5 = features
+    c5 = F.interpolate(c5, size=c4.shape[-2:], mode="bilinear", align_corners=False)
+    logits = head(fuse(torch.cat([c4, c5], dim=1)))
+    return F.interpolate(logits, size=tuple(size), mode="bilinear", align_corners=False)
 
 
 def segmentation_loss(logits: Tensor, mask: Tensor, ignore_index: int = 255) -> Tensor:

@@ -140,20 +140,44 @@ def classification_transform(
     scale: tuple[float, float] = (0.08, 1.0),
     crop_pct: float = 0.875,
     hflip: float = 0.5,
+    rand_augment: tuple[int, int] | None = None,
+    random_erasing: float = 0.0,
     normalize: bool = True,
     mean: Sequence[float] = IMAGENET_MEAN,
     std: Sequence[float] = IMAGENET_STD,
 ) -> SampleTransform:
-    """Training: random-resized crop + horizontal flip. Evaluation: resize to ``img_size / crop_pct``,
-    centre crop. Grey images become RGB; then float in [0, 1] and normalisation."""
+    """Training: random-resized crop + horizontal flip, then RandAugment (``(num_ops, magnitude)``, e.g.
+    timm's ``rand-m9-n2`` is ``(2, 9)``) on the uint8 image and random erasing (probability
+    ``random_erasing``) on the normalised one, as in the DeiT / timm recipes. torchvision's v2 versions
+    are used because they draw from torch's generator, which the shard reader seeds per sample (timm's
+    draw from Python's ``random``, so a resumed run would augment differently). Evaluation: resize to
+    ``img_size / crop_pct``, centre crop. Grey images become RGB; then float in [0, 1] and normalisation."""
+    post: list[Callable[[Sample], Sample]] = []
     if train:
         steps: list[Any] = [
             v2.RandomResizedCrop(img_size, scale=scale, antialias=True),
             v2.RandomHorizontalFlip(hflip),
         ]
+        if rand_augment is not None:
+            steps.append(v2.RandAugment(num_ops=int(rand_augment[0]), magnitude=int(rand_augment[1])))
+        if random_erasing > 0:
+            post.append(EraseImage(random_erasing))
     else:
         steps = [v2.Resize(int(round(img_size / crop_pct)), antialias=True), v2.CenterCrop(img_size)]
-    return SampleTransform(v2.Compose(steps), normalize=normalize, mean=mean, std=std)
+    return SampleTransform(v2.Compose(steps), normalize=normalize, mean=mean, std=std, post=post)
+
+
+class EraseImage:
+    """Random erasing of the (normalised) image alone, with normal noise as in timm's ``mode="pixel"``."""
+
+    def __init__(self, probability: float) -> None:
+        self.erase = v2.RandomErasing(p=probability, value="random")
+
+    def __call__(self, sample: Sample) -> Sample:
+        return {**sample, "image": self.erase(sample["image"])}
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.erase.p})"
 
 
 def detection_transform(

@@ -4,11 +4,15 @@
 dataset            supervision     label space (classes)                  domains
 =================  ==============  =====================================  ========================
 world_captions     text            -                                      studio meadow indoor desert
-world_cls_fine     label           24 seen fine categories                studio meadow indoor
+world_cls_fine_a   label           12 fine (flower, gem, ring)            studio meadow
+world_cls_fine_b   label           16 fine (ring, fish, tower, spinner)   indoor desert
 world_cls_coarse   label           6 super-categories (fine 0-4 of each)  meadow desert indoor
-world_cls_attr     label           6 texture patterns                     all four upstream
 world_det_a        boxes           background + 4 super-categories        meadow studio
 world_det_b        boxes           background + 16 fine categories        desert indoor
+world_seg_things   mask            background + 4 supers (no clutter)     studio meadow
+world_seg_scenes   mask            background + 4 supers + clutter        indoor desert
+world_cls_fine     label           24 seen fine categories                studio meadow indoor
+world_cls_attr     label           6 texture patterns                     all four upstream
 world_seg          mask, depth     background + 6 super-categories        all four upstream
 gvb_world_cls      label           18 fine (3 per super, 2 of them new)   night underwater fog
 gvb_world_fine     label           12 fine of flower and fish (4 new)     sketch
@@ -16,6 +20,18 @@ gvb_world_det      boxes           background + 4 super-categories        underw
 gvb_world_seg      mask            background + 6 supers + clutter        fog night
 gvb_world_depth    depth           -                                      underwater fog
 =================  ==============  =====================================  ========================
+
+The upstream sources of each task type complement each other as real collections do (paper 6.1,
+Tables 14, 16, 18): each covers some super-categories in some domains with its own label space and
+granularity. Classification: ``world_cls_fine_a`` and ``world_cls_fine_b`` share the ring's fine
+categories under the same names, ``world_cls_coarse`` names every super-category (a parent of the
+fine classes); detection: ``world_det_a`` says ``ring`` and ``fish`` where ``world_det_b`` names
+their fine categories; segmentation: ``world_seg_things`` and ``world_seg_scenes`` share ``ring`` and
+``fish``, and only the scenes label clutter (the things source leaves it background, as COCO's thing
+masks leave stuff). So natural, unified and partially merged label spaces differ, and every GV-B
+world task needs concepts of more than one source, in domains none of them shows. ``world_cls_fine``
+(the union of the fine sources' categories), ``world_cls_attr`` and ``world_seg`` (with depth) are
+single collections that hold everything; Up-A's probe and the earlier experiments use them.
 
 Sample ``i`` of (dataset, split, seed) comes from its own generator seeded by all four, so any
 subset or shard can be regenerated alone and comes out byte-identical. Classification datasets
@@ -113,6 +129,10 @@ REGISTRY: dict[str, WorldDataset] = {
         # Upstream: photo-like domains, the seen fine categories (plus fine category 4 for coarse labels).
         _build("world_captions", "image-text", ("text",), _SEEN, domains=UPSTREAM_DOMAINS, objects=(1, 3)),
         _build("world_cls_fine", "classification", _CLS, _SEEN, domains=("studio", "meadow", "indoor")),
+        _build("world_cls_fine_a", "classification", _CLS, fines_of((0, 1, 2), range(4)),
+               domains=("studio", "meadow")),
+        _build("world_cls_fine_b", "classification", _CLS, fines_of((2, 3, 4, 5), range(4)),
+               domains=("indoor", "desert")),
         _build("world_cls_coarse", "classification", _CLS, fines_of(_ALL_SUPERS, (0, 1, 2, 3, 4)),
                grouping="super", domains=("meadow", "desert", "indoor")),
         _build("world_cls_attr", "classification", _CLS, _SEEN, grouping="texture", domains=UPSTREAM_DOMAINS),
@@ -122,6 +142,10 @@ REGISTRY: dict[str, WorldDataset] = {
                domains=("desert", "indoor"), **_MULTI),
         _build("world_seg", "segmentation", ("mask", "depth"), _SEEN, grouping="super", dense=True,
                domains=UPSTREAM_DOMAINS, **_MULTI),
+        _build("world_seg_things", "segmentation", _SEG, fines_of((0, 1, 2, 3), range(4)), grouping="super",
+               dense=True, domains=("studio", "meadow"), **_MULTI),
+        _build("world_seg_scenes", "segmentation", _SEG, fines_of((2, 3, 4, 5), range(4)), grouping="super",
+               dense=True, extra=("clutter",), domains=("indoor", "desert"), **_MULTI),
         # Downstream (GV-B): shifted domains, new label spaces, new fine categories among the old.
         _build("gvb_world_cls", "classification", _CLS, fines_of(_ALL_SUPERS, (3, 4, 5)),
                domains=("night", "underwater", "fog"), **_DOWN),

@@ -9,7 +9,10 @@ benchmark runs as intern-bench's own app, one process per task and model, on the
     python -m intern_bench report <run>/bench --out <run>/bench/report --baseline '<model> (random init)'
 
 The second line (``baseline: true``) is the same architecture randomly initialised; the report's table
-puts it first and its gain chart measures the export against it. The third (``pixels: true``, for
+puts it first and its gain chart measures the export against it. With ``parent: true`` the hand-over
+the stage started from is benchmarked too (``checkpoint=<parent export>``), the gain chart's baseline
+when there is no random-init row: an expert against its Up-A parent in one report. The third
+(``pixels: true``, for
 classification tasks) is the raw-pixel row of every low-data table. Each cell's results go to
 ``<run>/bench/<task>/<stage, random_init or pixels>/`` (intern-bench's run folder: its config, log and
 ``result.json`` files), the report to ``<run>/bench/report/`` (``report.md``, ``report.html``, figures).
@@ -50,8 +53,12 @@ def _quote(value: Any) -> str:
     return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
-def _names(model: str, stage: str) -> dict[str, str]:
-    return {stage: f"{model} ({stage})", RANDOM_INIT: f"{model} (random init)", PIXELS: "raw pixels"}
+PARENT = "parent"
+
+
+def _names(model: str, stage: str, parent: str | None = None) -> dict[str, str]:
+    names = {stage: f"{model} ({stage})", RANDOM_INIT: f"{model} (random init)", PIXELS: "raw pixels"}
+    return {**names, PARENT: f"{model} ({parent or 'parent'})"}
 
 
 def _classification_tasks() -> set[str]:
@@ -60,7 +67,13 @@ def _classification_tasks() -> set[str]:
 
 
 def bench_commands(
-    export_dir: Path, run_dir: Path, settings: Mapping[str, Any], *, model: str, stage: str
+    export_dir: Path,
+    run_dir: Path,
+    settings: Mapping[str, Any],
+    *,
+    model: str,
+    stage: str,
+    parent: Path | None = None,
 ) -> list[tuple[Path, list[str]]]:
     """``(bench run folder, argv)`` of every benchmark process ``settings`` asks for, then the report's.
 
@@ -71,9 +84,13 @@ def bench_commands(
             ``overrides``.
         model: the registered architecture name (the random-init baseline's ``backbone``).
         stage: the stage's name, for the export's display name.
+        parent: the hand-over the stage started from, benchmarked beside the export when
+            ``settings.parent`` is true (named by its stage; the gain chart's baseline without
+            ``baseline``).
     """
     bench = run_dir / "bench"
-    names = _names(model, stage)
+    parent = parent if settings.get("parent") else None
+    names = _names(model, stage, _stage_of(parent) if parent is not None else None)
     splits = [str(s) for s in settings.get("splits") or ["100pct"]]
     common = [f"splits=[{','.join(splits)}]"]
     if settings.get("protocol"):
@@ -82,6 +99,8 @@ def bench_commands(
     backbones = {stage: f"checkpoint={_quote(export_dir)}"}
     if settings.get("baseline", True):
         backbones[RANDOM_INIT] = f"backbone={_quote(model)}"
+    if parent is not None:
+        backbones[PARENT] = f"checkpoint={_quote(parent)}"
     if settings.get("pixels", False):
         backbones[PIXELS] = f"backbone={PIXELS}"
     classification = _classification_tasks() if PIXELS in backbones else set()
@@ -101,10 +120,19 @@ def bench_commands(
             commands.append((folder, [sys.executable, "-m", "intern_bench", *argv]))
     report = [sys.executable, "-m", "intern_bench", "report", str(bench), "--out", str(bench / "report")]
     report += ["--splits", *splits]
-    if RANDOM_INIT in backbones:
-        report += ["--baseline", names[RANDOM_INIT]]
+    baseline = RANDOM_INIT if RANDOM_INIT in backbones else PARENT if PARENT in backbones else None
+    if baseline is not None:
+        report += ["--baseline", names[baseline]]
     commands.append((bench / "report", report))
     return commands
+
+
+def _stage_of(handover: Path) -> str:
+    """The stage that wrote a hand-over folder (its ``config.json``), or ``parent``."""
+    try:
+        return str(json.loads((handover / "config.json").read_text()).get("stage") or PARENT)
+    except (OSError, ValueError):
+        return PARENT
 
 
 def _run(argv: Sequence[str], log_file: Path, env: Mapping[str, str]) -> None:
@@ -135,6 +163,7 @@ def evaluate_export(
     model: str,
     stage: str,
     root_dir: str | Path,
+    parent: str | Path | None = None,
 ) -> Path | None:
     """Benchmark ``export_dir`` (and the random-init baseline) as ``settings`` asks, render the report.
 
@@ -154,7 +183,10 @@ def evaluate_export(
         return None
     export_dir, run_dir = Path(export_dir).resolve(), Path(run_dir).resolve()
     env = {**os.environ, "INTERN_ROOT": str(Path(root_dir).resolve())}
-    *cells, (report_dir, report) = bench_commands(export_dir, run_dir, settings, model=model, stage=stage)
+    parent = Path(parent).resolve() if parent is not None else None
+    *cells, (report_dir, report) = bench_commands(
+        export_dir, run_dir, settings, model=model, stage=stage, parent=parent
+    )
     for folder, argv in cells:
         print("evaluate: " + " ".join(argv[1:]))
         _run(argv, folder / "bench_stdout.log", env)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from hydra.errors import InstantiationException
 from omegaconf import DictConfig
 
 from intern_app import AppError, describe
@@ -43,3 +44,7 @@ def main(cfg: DictConfig) -> None:
         run_stage(cfg)
     except FAILURES as err:
         raise AppError(str(err)) from err
+    except InstantiationException as err:  # a stage's data or module refused its settings
+        if isinstance(err.__cause__, FAILURES):
+            raise AppError(str(err.__cause__)) from err
+        raise

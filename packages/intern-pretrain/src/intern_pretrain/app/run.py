@@ -10,8 +10,12 @@ The run folder is ``cfg.paths.output_dir``::
     export/             the hand-over folder
     metrics.json        the final metrics
     summary.json        stage, model, steps, final metrics, the data's skip counts, export path
-    bench/              (``evaluate`` set) intern-bench on the export and a random-init baseline
+    bench/              (``evaluate`` set) intern-bench on the export and its baselines
     <phase>/            every phase but the last of a stage made of phases, a run folder of its own
+
+Each phase after the first starts from the previous phase's export (Up-A: Up-A-G then Up-A-L), unless
+``stage.parents`` names another earlier phase, or null for the stage's ``init_from`` (``upe``: the three
+experts each from Up-A's export). Every export no later phase starts from is benchmarked.
 
 A run folder resumes from the newest checkpoint of its ``checkpoints/`` that loads (``hydra.run.dir=
 <run folder>`` reruns a folder; a damaged checkpoint is skipped, saying so); ``resume=<ckpt>`` names
@@ -37,7 +41,7 @@ import yaml
 from hydra.utils import get_class, instantiate
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities.rank_zero import rank_zero_only
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from intern_app import config_dir
 from intern_arch import load_handover
@@ -45,7 +49,15 @@ from intern_data.io import atomic_write_text
 from intern_data.shards import ReaderPosition
 from intern_pretrain.app.evaluate import EvaluationError, evaluate_export
 from intern_pretrain.app.lock import run_folder_lock
-from intern_pretrain.app.stages import Phase, check_implemented, phases, resolve_init_from
+from intern_pretrain.app.sources import source_configs
+from intern_pretrain.app.stages import (
+    Phase,
+    check_implemented,
+    phase_parents,
+    phases,
+    plan_dir,
+    resolve_init_from,
+)
 from intern_pretrain.core import StageConfigError, StageData, StageModule
 from intern_transfer.runs import ResumableCSVLogger, checkpoint_problem, newest_checkpoint
 
@@ -69,17 +81,28 @@ def run_stage(cfg: DictConfig) -> Path:
     first = plan[0].stage.get("init_from") if cfg.stage.get("init_from") is None else cfg.stage.init_from
     init_from = resolve_init_from(first, cfg.stage.name, cfg.model.name, cfg.paths.root_dir, config_dir())
     given = _given_resume(cfg)
+    starts = phase_parents(cfg.stage, plan)
     with run_folder_lock(run_dir) if rank_zero_only.rank == 0 else contextlib.nullcontext():
         done: dict[str, str] = {}
+        parents: dict[str, Path | None] = {}
         for phase in plan:
             last = phase is plan[-1]
+            start = starts[phase.name]
+            parents[phase.name] = init_from if start is None else plan_dir(plan, start) / "export"
             if last or not (phase.run_dir / "summary.json").is_file():
                 run_phase(
-                    cfg, phase, init_from, resume=given if last else None, phases=done if last else None
+                    cfg,
+                    phase,
+                    parents[phase.name],
+                    resume=given if last else None,
+                    phases=done if last else None,
                 )
-            init_from = phase.run_dir / "export"
             done[phase.name] = str(phase.run_dir / "summary.json")
-        _evaluate(cfg, run_dir)
+        started_from = {start for start in starts.values() if start is not None}
+        results = [phase for phase in plan if phase.name not in started_from]  # no later phase starts from
+        for phase in results:
+            name = cfg.stage.name if len(results) == 1 else phase.name
+            _evaluate(cfg, phase, parents[phase.name], name)
     return run_dir
 
 
@@ -112,9 +135,14 @@ def run_phase(
     parent = load_handover(init_from) if init_from is not None else None
     backbone = parent.backbone if parent is not None else instantiate(cfg.model.backbone, num_classes=0)
     source = OmegaConf.to_container(cfg.data, resolve=True)
+    settings, named = _named_sources(cfg.stage.data, cfg.paths.root_dir)
     data: StageData = instantiate(
-        cfg.stage.data, source=source, run_dir=run_dir, seed=int(cfg.seed), backbone=backbone
+        settings, source=source, run_dir=run_dir, seed=int(cfg.seed), backbone=backbone, **named
     )
+    used = get_class(cfg.stage.module._target_).parent_parts_used
+    if used:
+        parts = parent.parts if parent is not None else {}
+        data.module_inputs["parent_parts"] = {name: parts[name] for name in used if name in parts}
     module: StageModule = instantiate(cfg.stage.module, backbone=backbone, **data.module_inputs)
     ckpt = resume or newest_checkpoint(run_dir / "checkpoints", report=print)
     trainer = _trainer(cfg, _step_of(ckpt) if ckpt is not None else 0)
@@ -133,7 +161,8 @@ def run_phase(
         carried=carried,
         stage=phase.name,
         parent=str(init_from) if init_from is not None else None,
-        label_spaces=parent.config.get("label_spaces") if parent is not None else None,
+        label_spaces=module.label_spaces()
+        or (parent.config.get("label_spaces") if parent is not None else None),
     )
     metrics = {
         **_previous(run_dir / "metrics.json"),
@@ -158,12 +187,49 @@ def run_phase(
     return run_dir
 
 
+def _named_sources(settings: DictConfig, root_dir: str) -> tuple[DictConfig, dict[str, Any]]:
+    """A multi-source stage's data settings without ``source_overrides``, and its ``sources`` (data-config
+    names) as the data configs themselves with those overrides set; a stage that reads ``data`` as is."""
+    if "sources" not in settings:
+        return settings, {}
+    settings = copy.deepcopy(settings)
+    with open_dict(settings):
+        names = list(settings.pop("sources"))
+        given = settings.pop("source_overrides", None)
+    overrides = OmegaConf.to_container(given, resolve=True) if given is not None else {}
+    overrides = {k: v for k, v in overrides.items() if v is not None}
+    return settings, {"sources": source_configs(names, root_dir, overrides)}
+
+
 def _trainer(cfg: DictConfig, resume_step: int) -> L.Trainer:
-    """The trainer group's Trainer with the callbacks and loggers; ``progress=false``: without its bar."""
+    """The trainer group's Trainer with the callbacks and loggers; ``progress=false``: without its bar.
+
+    ``stage.trainer`` sets Trainer arguments a stage's recipe fixes (the segmentation expert's gradient
+    clipping). A stage whose ranks train different heads (``stage.distributed.unused_parameters``, the
+    experts)
+    gets DDP's unused-parameter detection; ``sync_batchnorm`` is dropped on the CPU, where torch's
+    ``SyncBatchNorm`` cannot run (BatchNorm statistics stay per process there, said in the log).
+    """
     quiet = {} if cfg.get("progress", True) else {"enable_progress_bar": False}
-    return instantiate(
-        cfg.trainer, callbacks=_callbacks(cfg), logger=_loggers(cfg, resume_step) or False, **quiet
+    extra: dict[str, Any] = (
+        dict(OmegaConf.to_container(cfg.stage.trainer)) if cfg.stage.get("trainer") else {}
     )
+    strategy = cfg.trainer.get("strategy")
+    distributed = cfg.stage.get("distributed") or {}
+    if distributed.get("unused_parameters") and strategy in DDP_STRATEGIES:
+        extra["strategy"] = f"{strategy}_find_unused_parameters_true"
+    if cfg.trainer.get("sync_batchnorm") and cfg.trainer.get("accelerator") == "cpu":
+        log.warning(
+            "sync_batchnorm needs GPUs (torch's SyncBatchNorm refuses CPU tensors): "
+            "BatchNorm stays per process"
+        )
+        extra["sync_batchnorm"] = False
+    return instantiate(
+        cfg.trainer, callbacks=_callbacks(cfg), logger=_loggers(cfg, resume_step) or False, **quiet, **extra
+    )
+
+
+DDP_STRATEGIES = ("ddp", "ddp_spawn", "ddp_fork", "ddp_notebook")
 
 
 def _callbacks(cfg: DictConfig) -> list[L.Callback]:
@@ -215,11 +281,17 @@ def _data_counts(datamodule: L.LightningDataModule) -> dict[str, int]:
     return ReaderPosition.from_state_dict(position).counts() if position else {}
 
 
-def _evaluate(cfg: DictConfig, run_dir: Path) -> None:
-    """Benchmark the final export as ``cfg.evaluate`` asks (rank zero only; not under ``fast_dev_run``)."""
+def _evaluate(cfg: DictConfig, phase: Phase, parent: Path | None, name: str) -> None:
+    """Benchmark a phase's export as ``cfg.evaluate`` asks, with the phase's own ``evaluate`` keys over it
+    (an expert's tasks, its parent row); rank zero only, not under ``fast_dev_run``, nothing without tasks."""
     settings = OmegaConf.to_container(cfg.evaluate, resolve=True) if cfg.get("evaluate") else None
+    if settings and phase.stage.get("evaluate"):
+        settings = {**settings, **OmegaConf.to_container(phase.stage.evaluate, resolve=True)}
+    run_dir = phase.run_dir
     export = run_dir / "export"
-    if not settings or getattr(rank_zero_only, "rank", 0) != 0 or not (export / "config.json").is_file():
+    if not settings or not settings.get("tasks") or getattr(rank_zero_only, "rank", 0) != 0:
+        return
+    if not (export / "config.json").is_file():
         return
     if (cfg.get("trainer") or {}).get("fast_dev_run"):
         print("evaluate: skipped under fast_dev_run")
@@ -230,8 +302,9 @@ def _evaluate(cfg: DictConfig, run_dir: Path) -> None:
             run_dir,
             settings,
             model=cfg.model.backbone.model_name,
-            stage=cfg.stage.name,
+            stage=name,
             root_dir=cfg.paths.root_dir,
+            parent=parent,
         )
     except EvaluationError as err:
         raise EvaluationError(

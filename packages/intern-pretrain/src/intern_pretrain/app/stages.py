@@ -18,7 +18,15 @@ from omegaconf import DictConfig
 
 from intern_pretrain.core import StageConfigError
 
-__all__ = ["Phase", "StageUnavailable", "check_implemented", "phases", "resolve_init_from"]
+__all__ = [
+    "Phase",
+    "StageUnavailable",
+    "check_implemented",
+    "phase_parents",
+    "phases",
+    "plan_dir",
+    "resolve_init_from",
+]
 
 
 class StageUnavailable(LookupError):
@@ -46,6 +54,36 @@ def phases(stage: DictConfig, run_dir: Path) -> list[Phase]:
         Phase(name, stage[name], run_dir if i == len(names) - 1 else run_dir / name)
         for i, name in enumerate(names)
     ]
+
+
+def phase_parents(stage: DictConfig, plan: list[Phase]) -> dict[str, str | None]:
+    """The phase whose export each phase starts from: the previous one, unless ``stage.parents`` names
+    another earlier phase or null (the stage's ``init_from``); the first phase starts from ``init_from``.
+
+    Raises:
+        StageConfigError: ``stage.parents`` names a phase that is not earlier in ``stage.phases``.
+    """
+    given = dict(stage.get("parents") or {})
+    names = [phase.name for phase in plan]
+    unknown = sorted(set(given) - set(names))
+    if unknown:
+        raise StageConfigError(
+            f"stage.parents names {unknown}, which are not phases of {stage.name} ({names})"
+        )
+    parents: dict[str, str | None] = {}
+    for i, name in enumerate(names):
+        parent = given.get(name, names[i - 1] if i > 0 else None)
+        if parent is not None and parent not in names[:i]:
+            raise StageConfigError(
+                f"stage.parents.{name}={parent!r}: a phase starts from an earlier phase of {names} or null"
+            )
+        parents[name] = parent
+    return parents
+
+
+def plan_dir(plan: list[Phase], name: str) -> Path:
+    """The run folder of phase ``name`` of ``plan``."""
+    return next(phase.run_dir for phase in plan if phase.name == name)
 
 
 def check_implemented(phase: Phase) -> None:

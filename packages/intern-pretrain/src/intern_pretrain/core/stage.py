@@ -52,14 +52,21 @@ class StageModule(L.LightningModule):
 
     ``carries_parent_parts``: the stage leaves the backbone as it found it (Up-A-L trains on a frozen
     one), so the parts of the hand-over it started from stay valid and are exported again.
+    ``parent_parts_used``: parts of the parent hand-over the module starts from (the detection
+    expert's neck and box head); the app passes those the parent has as ``parent_parts``.
     """
 
     backbone: nn.Module
     carries_parent_parts: ClassVar[bool] = False
+    parent_parts_used: ClassVar[tuple[str, ...]] = ()
 
     def handover_parts(self) -> dict[str, nn.Module]:
         """The parts the stage adds to its hand-over, by part name (``neck``, ``heads/box``, ``text``)."""
         return {}
+
+    def label_spaces(self) -> dict[str, Any] | None:
+        """The label spaces the export records; None keeps the parent's."""
+        return None
 
     def export(
         self, folder: str | os.PathLike[str], *, carried: Mapping[str, nn.Module] | None = None, **meta: Any
