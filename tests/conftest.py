@@ -138,6 +138,23 @@ def one_thread() -> Iterator[None]:
     torch.set_num_threads(threads)
 
 
+# A callback module a test writes next to a run: ``+callbacks.kill={_target_: killer.KillAt, step: N}``
+# kills the run's process after optimiser step N, before its checkpoint (the resume tests).
+KILLER = '''
+import os, signal
+import lightning as L
+
+class KillAt(L.Callback):
+    """SIGKILL this process at the end of the optimiser step ``step`` (before its checkpoint)."""
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def on_train_batch_end(self, trainer, *args) -> None:
+        if trainer.global_step == self.step:
+            os.kill(os.getpid(), signal.SIGKILL)
+'''
+
 # Up-A-G in a few steps at 32 px: 3 steps of 8 per epoch, a small world, a small probe task.
 UPA_G_TINY = [
     "stage=upa_g",

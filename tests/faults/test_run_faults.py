@@ -30,25 +30,11 @@ from intern_transfer.runs import (
     newest_checkpoint,
 )
 
+from ..conftest import KILLER
 from ..pretrain.conftest import UPA_G_TINY
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 QUIET = ["+trainer.limit_val_batches=0", "stage.callbacks.probe=null", "progress=false"]
-
-KILLER = '''
-import os, signal
-import lightning as L
-
-class KillAt(L.Callback):
-    """SIGKILL this process at the end of the optimiser step ``step`` (before its checkpoint)."""
-
-    def __init__(self, step: int) -> None:
-        self.step = step
-
-    def on_train_batch_end(self, trainer, *args) -> None:
-        if trainer.global_step == self.step:
-            os.kill(os.getpid(), signal.SIGKILL)
-'''
 
 
 def csv_rows(run_dir: Path) -> list[dict[str, str]]:

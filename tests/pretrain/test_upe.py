@@ -38,6 +38,8 @@ from intern_pretrain.upe import (
     merged_labels,
 )
 
+from ..conftest import KILLER
+
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 CONF = Path(__file__).resolve().parents[2] / "conf"
@@ -57,6 +59,20 @@ UPE_C_TINY = [
     "trainer.log_every_n_steps=1",
     "evaluate=null",
     "progress=false",
+]
+
+
+# Two sources, equal sub-batches, plain SGD, no random augmentation or validation: the settings under
+# which one source per rank must give the one-process weights.
+EQUAL_SPLIT = [
+    "stage.data.sources=[world_cls_fine_a,world_cls_fine_b]",
+    "stage.data.weights={world_cls_fine_a: 1, world_cls_fine_b: 1}",
+    "stage.module.optimizer._target_=torch.optim.SGD",
+    "stage.module.scheduler=null",
+    "stage.data.augment.rand_augment=null",
+    "stage.data.augment.random_erasing=0.0",
+    "trainer.max_epochs=1",
+    "+trainer.limit_val_batches=0",
 ]
 
 
@@ -270,17 +286,7 @@ def test_ddp_serves_one_source_per_rank_and_matches_one_process(
     """``trainer=ddp_sim``: two sources on two ranks, a batch of 4 each, BatchNorm in eval mode
     (``norm_eval``; SyncBatchNorm needs GPUs), plain SGD: the weights after 2 steps equal one process
     training on sub-batches of 4 and 4 (rank assignment, zero foreign gradients, gradient all-reduce)."""
-    common = [
-        "stage.data.sources=[world_cls_fine_a,world_cls_fine_b]",
-        "stage.module.norm_eval=true",
-        "stage.module.optimizer._target_=torch.optim.SGD",
-        "stage.module.scheduler=null",
-        "stage.data.augment.rand_augment=null",
-        "stage.data.augment.random_erasing=0.0",
-        "trainer.max_epochs=1",
-        "+trainer.limit_val_batches=0",
-        "stage.data.weights={world_cls_fine_a: 1, world_cls_fine_b: 1}",
-    ]
+    common = [*EQUAL_SPLIT, "stage.module.norm_eval=true"]
     assert pretrain(intern_root, tmp_path / "ddp", *common, "trainer=ddp_sim", "stage.data.batch_size=4") == 0
     run_pretrain(tmp_path / "one", *common, "stage.data.batch_size=8", tiny=UPE_C_TINY)
     ddp, one = export_tensors(tmp_path / "ddp"), export_tensors(tmp_path / "one")
@@ -290,20 +296,18 @@ def test_ddp_serves_one_source_per_rank_and_matches_one_process(
     assert json.loads((tmp_path / "ddp" / "summary.json").read_text())["steps"] == 2
 
 
-KILLER = '''
-import os, signal
-import lightning as L
-
-class KillAt(L.Callback):
-    """SIGKILL this process at the end of optimiser step ``step`` (before its checkpoint)."""
-
-    def __init__(self, step: int) -> None:
-        self.step = step
-
-    def on_train_batch_end(self, trainer, *args) -> None:
-        if trainer.global_step == self.step:
-            os.kill(os.getpid(), signal.SIGKILL)
-'''
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available() or torch.cuda.device_count() < 2, reason="needs 2 GPUs")
+def test_synchronised_batchnorm_matches_one_process_on_gpus(intern_root: Path, tmp_path: Path) -> None:
+    """``trainer=ddp`` on two GPUs (SyncBatchNorm, BatchNorm in training mode): one source per rank
+    gives the weights of one process whose BatchNorm sees both sub-batches at once."""
+    common = [*EQUAL_SPLIT, "+trainer.deterministic=true"]
+    ddp = ["trainer=ddp", "trainer.devices=2", "stage.data.batch_size=4"]
+    assert pretrain(intern_root, tmp_path / "ddp", *common, *ddp) == 0
+    assert pretrain(intern_root, tmp_path / "one", *common, "trainer=gpu", "stage.data.batch_size=8") == 0
+    ddp_weights, one = export_tensors(tmp_path / "ddp"), export_tensors(tmp_path / "one")
+    for name in one:
+        torch.testing.assert_close(ddp_weights[name], one[name], rtol=1e-3, atol=1e-5, msg=name)
 
 
 def test_killed_expert_resumes_to_the_unbroken_run_exactly(

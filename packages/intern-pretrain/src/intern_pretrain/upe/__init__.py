@@ -9,7 +9,7 @@ reads the sources together (per-source sub-batches in one process, one source pe
 
 from intern_pretrain.upe.base import ExpertModule
 from intern_pretrain.upe.classification import ClassificationExpert
-from intern_pretrain.upe.data import expert_data, train_transform
+from intern_pretrain.upe.data import expert_data, task_transform
 from intern_pretrain.upe.detection import DetectionExpert
 from intern_pretrain.upe.heads import IndexedPredictor, SourceHeads
 from intern_pretrain.upe.labels import merged_labels
@@ -24,5 +24,5 @@ __all__ = [
     "SourceHeads",
     "expert_data",
     "merged_labels",
-    "train_transform",
+    "task_transform",
 ]

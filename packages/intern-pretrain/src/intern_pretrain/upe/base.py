@@ -21,6 +21,7 @@ from torch.optim.lr_scheduler import LRScheduler
 from intern_arch.training import set_drop_path, weight_decay_groups
 from intern_data.labels.merge import MergedLabels
 from intern_pretrain.core import StageModule, scheduled
+from intern_pretrain.upe.heads import SourceHeads
 
 __all__ = ["ExpertModule"]
 
@@ -43,6 +44,8 @@ class ExpertModule(StageModule):
     """
 
     metric_name: ClassVar[str]
+    heads: SourceHeads
+    metrics: nn.ModuleDict  # source -> its validation metric
 
     def __init__(
         self,
@@ -75,8 +78,14 @@ class ExpertModule(StageModule):
         raise NotImplementedError
 
     def compute_metric(self, source: str) -> Tensor:
-        """``source``'s metric over the validation epoch (and reset it)."""
-        raise NotImplementedError
+        """``source``'s metric over the validation epoch, in percent (and reset it)."""
+        value = self.metric_value(self.metrics[source].compute()) * 100
+        self.metrics[source].reset()
+        return value
+
+    def metric_value(self, computed: Any) -> Tensor:
+        """The number out of what the source's torchmetrics metric computes."""
+        return computed
 
     def trunk(self) -> list[nn.Module]:
         """The shared modules (the backbone, and a neck where there is one)."""
@@ -135,6 +144,10 @@ class ExpertModule(StageModule):
         return scheduled(self.optimizer_factory(groups), self.scheduler_factory, self.total_steps())
 
     # -- hand-over
+
+    def handover_parts(self) -> dict[str, nn.Module]:
+        """Every head, as ``heads/<source>`` (natural) or ``heads/unified`` / ``heads/partial``."""
+        return {f"heads/{name}": head for name, head in self.heads.heads.items()}
 
     def label_spaces(self) -> dict[str, Any]:
         """What the export records: the merged label spaces, with every source's own."""

@@ -57,11 +57,3 @@ class ClassificationExpert(ExpertModule):
     def update_metric(self, source: str, batch: Mapping[str, Any]) -> None:
         logits = self.heads.head(source)(self.features(batch["image"]))
         self.metrics[source].update(self.heads.own_logits(source, logits), batch["label"])
-
-    def compute_metric(self, source: str) -> Tensor:
-        value = self.metrics[source].compute() * 100
-        self.metrics[source].reset()
-        return value
-
-    def handover_parts(self) -> dict[str, nn.Module]:
-        return {f"heads/{name}": head for name, head in self.heads.heads.items()}

@@ -2,7 +2,7 @@
 
 Each source is a data config (a dict, as ``conf/data/<name>.yaml`` resolves; the app resolves the names
 of ``stage.data.sources``) made into shards once; its DataModule reads it with the task's augmentation
-(:func:`train_transform`), and :class:`~intern_data.multisource.MultiSourceDataModule` zips the sources
+(:func:`task_transform`), and :class:`~intern_data.multisource.MultiSourceDataModule` zips the sources
 into ``{source: sub-batch}`` batches. The sources' label spaces, merged in the stage's label-space mode,
 go to the module.
 """
@@ -31,12 +31,12 @@ from intern_data.sources import build_datamodule, prepare_shards
 from intern_pretrain.core import StageConfigError, StageData
 from intern_pretrain.upe.labels import merged_labels
 
-__all__ = ["expert_data", "train_transform"]
+__all__ = ["expert_data", "task_transform"]
 
 TASKS = ("classification", "detection", "segmentation")
 
 
-def train_transform(
+def task_transform(
     task: str,
     img_size: int,
     train: bool,
@@ -90,7 +90,7 @@ def expert_data(
         steps_per_epoch: Training steps per epoch (every source is read with replacement).
         weights: Source -> sub-batch weight (default: the sources' training sizes).
         min_sub_batch: Smallest sub-batch (2 keeps BatchNorm in heads trainable).
-        augment: The training augmentation's settings (:func:`train_transform`).
+        augment: The training augmentation's settings (:func:`task_transform`).
 
     Raises:
         StageConfigError: an unknown task or label-space mode, no source, or a source of another task.
@@ -128,8 +128,8 @@ def expert_data(
             resampled=True,
             drop_last=True,
             seed=seed,
-            train_transform=train_transform(task, img_size, True, augment or {}, mean, std),
-            eval_transform=train_transform(task, img_size, False, {}, mean, std),
+            train_transform=task_transform(task, img_size, True, augment or {}, mean, std),
+            eval_transform=task_transform(task, img_size, False, {}, mean, std),
         )
     labels = merged_labels(spaces, label_space, dense=task != "classification")
     datamodule = MultiSourceDataModule(

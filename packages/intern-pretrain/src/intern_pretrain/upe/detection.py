@@ -157,13 +157,11 @@ class DetectionExpert(ExpertModule):
             "labels": hit[keep].float().argmax(1),
         }
 
-    def compute_metric(self, source: str) -> Tensor:
-        value = self.metrics[source].compute()["map_50"] * 100
-        self.metrics[source].reset()
-        return value
+    def metric_value(self, computed: Any) -> Tensor:
+        return computed["map_50"]
 
     def handover_parts(self) -> dict[str, nn.Module]:
-        return {"neck": self.fpn, **{f"heads/{name}": head for name, head in self.heads.heads.items()}}
+        return {"neck": self.fpn, **super().handover_parts()}
 
 
 def _mode(detector: FasterRCNN, training: bool) -> FasterRCNN:

@@ -78,11 +78,3 @@ class SegmentationExpert(ExpertModule):
         images = batch["image"]
         logits = self.logits(source, list(self.body(images).values()), images.shape[-2:])
         self.metrics[source].update(self.heads.own_logits(source, logits).argmax(1), batch["mask"])
-
-    def compute_metric(self, source: str) -> Tensor:
-        value = self.metrics[source].compute() * 100
-        self.metrics[source].reset()
-        return value
-
-    def handover_parts(self) -> dict[str, nn.Module]:
-        return {f"heads/{name}": head for name, head in self.heads.heads.items()}
