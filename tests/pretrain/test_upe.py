@@ -254,6 +254,11 @@ def test_batches_hold_per_source_sub_batches_sized_by_the_sources(intern_root: P
         assert {name: len(sub["label"]) for name, sub in batch.items()} == datamodule.served
         assert all(set(sub["source"]) == {name} for name, sub in batch.items())
     assert data.module_inputs["labels"]["mode"] == "natural"
+    assert len(datamodule.val_dataloader()) == 2  # one per source: a loader's index names its source
+    lacking = datamodule.sources["world_cls_fine_a"]
+    lacking.splits["val"] = None
+    lacking.datasets.pop("val")
+    assert datamodule.val_dataloader() == []  # not the other source's loader at index 0
 
 
 # ----------------------------------------------------------------------------------- runs

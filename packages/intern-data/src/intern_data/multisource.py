@@ -7,7 +7,7 @@ assign_datasets_to_ranks`); with fewer (one CPU process) a rank serves a group o
 batch holds one sub-batch of each, sized by the sources' weights (:func:`~intern_data.sampling.
 sub_batch_sizes`). Every source is read with replacement, ``steps_per_epoch`` batches an epoch, so
 sources of any size line up step by step. Validation runs every source's own ``val`` split, one loader
-per source in the order of ``sources``.
+per source in the order of ``sources`` (none when a source has no ``val`` split).
 
 Each source's reader position is saved in the checkpoint and recorded when its sub-batch reaches the
 training step, so a resumed run continues with the next unseen sub-batch of every source.
@@ -15,6 +15,7 @@ training step, so a resumed run continues with the next unseen sub-batch of ever
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -25,6 +26,8 @@ from intern_data.datamodules import ShardDataModule
 from intern_data.sampling import assign_dataset_groups_to_ranks, sub_batch_sizes
 
 __all__ = ["MultiSourceDataModule"]
+
+log = logging.getLogger(__name__)
 
 
 class MultiSourceDataModule(L.LightningDataModule):
@@ -101,8 +104,14 @@ class MultiSourceDataModule(L.LightningDataModule):
         )
 
     def val_dataloader(self) -> list[Any]:
+        """One loader per source in the order of ``sources`` (a loader's index names its source), or
+        none when a source has no validation split: dropping one would shift the others' indices."""
         loaders = [source.val_dataloader() for source in self.sources.values()]
-        return [loader for loader in loaders if not isinstance(loader, list)]
+        if any(isinstance(loader, list) for loader in loaders):
+            missing = [n for n, loader in zip(self.sources, loaders, strict=True) if isinstance(loader, list)]
+            log.warning("sources %s have no validation split: no validation", missing)
+            return []
+        return loaders
 
     def on_before_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
         """Record each sub-batch's reader position as it reaches the training step."""
