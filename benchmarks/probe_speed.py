@@ -23,7 +23,7 @@ real features: ImageNet EfficientNet-Lite0 (packaged weights) at ``--img-size`` 
 Fashion-MNIST (60,000 train / all 10,000 test images) and scikit-learn digits (1,438 / 359, the
 reader's split), read by intern-data's readers and cached in :class:`FeatureCache`. For each dataset,
 data regime (``10pct``, ``100pct``: the class-stratified draw of intern-data's split manifests, as
-intern-bench's ``regime_manifest`` makes it) and split seed, both sides get the same training rows, the
+intern-data's ``regime_manifest`` makes it) and split seed, both sides get the same training rows, the
 same validation part (:func:`stratified_split`, ``val_fraction`` 0.2, as ``linear_probe``), refit on
 all the regime's rows with the chosen C, and one test evaluation on the same test features:
 

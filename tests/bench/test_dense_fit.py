@@ -14,17 +14,18 @@ import intern_arch
 from intern_app import config_dir
 from intern_arch.heads import build_faster_rcnn
 from intern_arch.heads.geometry import FPN_ANCHOR_SIZES, anchor_coverage, detector_anchors
-from intern_bench.protocols.dense import build_adapter, regime_shards
+from intern_bench.protocols.dense import build_adapter
 from intern_bench.protocols.dense_fit import (
     budget_epochs,
     check_anchor_coverage,
-    dense_geometry,
     training_boxes,
 )
 from intern_data.datamodules import background_offset
+from intern_data.regimes import regime_shards
 from intern_data.shards import load_index, write_shards
 from intern_data.tasks import TaskSpec, load_tasks
 from intern_data.world.datasets import generate, get_dataset, make_scene
+from intern_transfer.adapt import dense_geometry
 
 TASKS = load_tasks(config_dir() / "task")
 WORLD_DETECTION = ("gvb_world_det", "world_det_a", "world_det_b")

@@ -78,3 +78,22 @@ def test_dense_segmentation_cell_trains_a_head_on_the_frozen_backbone(
     assert budget == {"num_train_images": 100, "num_epochs": 1, "num_optimizer_steps": 7}  # 100 images / 16
     assert (tmp_path / "cache" / "world" / "gvb_world_seg").is_dir()
     assert not (tmp_path / "checkpoints").exists()  # callbacks=none: no checkpoints
+
+
+def test_a_down_a_method_is_a_protocol_whose_cells_are_ordinary_results(
+    compose_app: Callable[..., Any], intern_root: Path, tmp_path: Path
+) -> None:
+    tiny = ["downa.full.steps=2", "downa.full.lrs=[0.01]", "downa.full.batch_size=16"]
+    cfg = [
+        "protocol=ft",
+        "task=gvb_world_cls",
+        "split=10pct",
+        f"paths.root_dir={intern_root}",
+        *tiny,
+        "progress=false",
+    ]
+    main(compose_app("bench", [*cfg, f"hydra.run.dir={tmp_path}"]))
+    (result,) = load_results(tmp_path / "result.json")
+    assert result.protocol == "ft" and result.primary_metric == "accuracy"
+    assert 0 <= result.metrics["accuracy"] <= 100 and result.metrics["full_lr"] == 0.01
+    assert result.metrics["num_train_images"] + result.metrics["num_val_images"] == 90  # 10% of 18 x ~55

@@ -275,7 +275,7 @@ def test_linear_probe_grid_follows_the_paper(compose_app: Compose) -> None:
     [
         ("pretrain", ["stage=upe_c", "model=mnb4"], "runs/upe_c/mnb4"),
         ("bench", ["task=fashion_mnist"], "runs/bench/fashion_mnist/mnb_test"),
-        ("transfer", ["model=r50"], "runs/transfer/gvb_world_cls/r50"),
+        ("transfer", ["method=ft"], "runs/transfer/gvb_world_cls/ft"),
         ("data", [], "runs/data/world"),
     ],
 )

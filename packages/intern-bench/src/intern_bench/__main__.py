@@ -6,60 +6,30 @@ python -m intern_bench task=gvb_world_cls precision=bf16 logger=tensorboard trai
 python -m intern_bench backbone=pixels task=gvb_world_fine splits=[10pct] split_seeds=[0,1,2] protocol=fast
 
 The app builds each cell's Trainer from the ``trainer`` (with ``precision``), ``logger`` and
-``callbacks`` groups and hands the library a factory of them (:func:`trainer_factory`). Importing it
-registers the resolver that names the run folder after the model measured (:mod:`intern_bench.run_name`);
-the banner names it too, and the run's cost is printed before the first cell.
+``callbacks`` groups and hands the library a factory of them (intern-transfer's ``trainer_factory``).
+Importing it registers the resolver that names the run folder after the model measured
+(:mod:`intern_bench.run_name`); the banner names it too, and the run's cost is printed before the first cell.
 """
 
-import copy
 from pathlib import Path
-from typing import Any
 
-import lightning as L
 from hydra.errors import InstantiationException
-from hydra.utils import instantiate
 from lightning.fabric.utilities.exceptions import MisconfigurationException
-from lightning.pytorch.callbacks import ModelCheckpoint
 from omegaconf import DictConfig, OmegaConf
 
 from intern_app import AppError, Verbs, config_dir, describe, run_app
-from intern_bench.execution import TrainerFactory
 from intern_bench.report import NoResultsError, render_report
 from intern_bench.run_name import RESOLVER, measured_model
 from intern_bench.runner import describe_model, run_bench
-from intern_bench.task_data import MissingTaskDataError
 from intern_data.progress import set_progress
 from intern_data.readers import ReaderError
+from intern_data.regimes import MissingTaskDataError
 from intern_data.splits import SplitMismatchError
 from intern_data.tasks import TaskConfigError, UnknownSuiteError, UnknownTaskError, load_tasks
+from intern_transfer.app.trainers import trainer_factory
 from intern_transfer.backbones import BackboneSpecError
 
 OmegaConf.register_new_resolver(RESOLVER, measured_model, replace=True)
-
-
-def trainer_factory(cfg: DictConfig) -> TrainerFactory:
-    """Cell Trainers of ``cfg.trainer`` with the loggers of ``cfg.logger`` and the callbacks of
-    ``cfg.callbacks``, all made anew per cell: the cell's folder stands in for ``paths.output_dir``,
-    so its logs and checkpoints stay in it. Lightning checkpoints only if a callback asks to."""
-
-    def make(folder: Path, /, **overrides: Any) -> L.Trainer:
-        cell = copy.deepcopy(cfg)
-        cell.paths.output_dir = str(folder)
-        callbacks = _instances(cell.get("callbacks"))
-        trainer = instantiate(cell.trainer, _partial_=True)
-        return trainer(
-            logger=_instances(cell.get("logger")) or False,
-            callbacks=callbacks,
-            enable_checkpointing=any(isinstance(c, ModelCheckpoint) for c in callbacks),
-            **overrides,
-        )
-
-    return make
-
-
-def _instances(group: DictConfig | None) -> list[Any]:
-    """The objects of a group of ``_target_`` configs (``logger``, ``callbacks``)."""
-    return [instantiate(node) for node in (group or {}).values() if node is not None]
 
 
 def _one_line(err: Exception) -> str:

@@ -24,17 +24,19 @@ import torch
 
 from intern_bench.cost import ProbeCell, cost_line
 from intern_bench.execution import TrainerFactory, autocast_dtype, log_cell, plain_trainer, require_one_device
-from intern_bench.protocols.dense import PRIMARY_KEYS, run_dense
+from intern_bench.metrics import classification_metric
+from intern_bench.protocols.dense import PRIMARY_KEYS, run_dense, task_metric
 from intern_bench.protocols.linear_probe import run_linear_probe
 from intern_bench.report import tsne_plot
 from intern_bench.results import BenchResult, metric_higher_is_better, save
 from intern_bench.run_name import handover_name
-from intern_bench.task_data import task_resolution, task_shards
 from intern_data.progress import progress_bar
+from intern_data.regimes import task_resolution, task_shards
 from intern_data.shards import load_index
 from intern_data.splits import SplitManifest
 from intern_data.tasks import TaskSpec, get_suite, task_from_config
 from intern_transfer.backbones import PIXELS, BackboneSpecError, LoadedBackbone, load_backbone
+from intern_transfer.downa import adapt_to_task, transfer_task
 from intern_transfer.probe import FeatureCache
 
 PIXELS_MAX_SIZE = 32
@@ -145,6 +147,46 @@ def _dense_cell(
     return metrics, manifest, PRIMARY_KEYS[spec.type], name
 
 
+def _transfer_cell(
+    cfg: Mapping[str, Any],
+    loaded: LoadedBackbone,
+    spec: TaskSpec,
+    root: Path,
+    rule: str,
+    out_dir: Path,
+    make_trainer: TrainerFactory,
+) -> Outcome:
+    """One of Down-A's methods (``protocol.method``: lp, ft or mf) with the ``downa`` settings, run by
+    intern-transfer's library and scored with the task's GV-B metric; MF adds its FD scores and leaves
+    ``transfer/reconstructions.png`` in the cell's folder."""
+    method = str(cfg["protocol"]["method"])
+    if spec.type == "classification":
+        classes = int(spec.num_classes)
+        metric: tuple[Callable[[], Any], str] = (
+            lambda: classification_metric(spec.metric, classes),
+            "accuracy",
+        )
+    else:
+        metric = (task_metric(spec), PRIMARY_KEYS[spec.type])
+    downa = cfg["downa"]
+    task = transfer_task(spec, loaded.input_size, metric, downa["detector_kwargs"])
+    adapted = adapt_to_task(
+        downa, method, task, root, spec, rule=rule, seed=int(cfg["seed"]), backbone=loaded.backbone,
+        backbone_id=loaded.fingerprint, cache_dir=Path(cfg["cache_dir"]), run_dir=out_dir / "transfer",
+        make_trainer=make_trainer,
+    )  # fmt: skip
+    scale = 1.0 if spec.type == "depth" else 100.0
+    metrics = {key: value * scale for key, value in adapted.outcome.test.items()}
+    metrics.update({"num_train_images": float(adapted.num_train), "num_val_images": float(adapted.num_val)})
+    metrics.update(adapted.fd)
+    for stage, point in adapted.outcome.chosen.items():
+        metrics.update({f"{stage}_lr": point.lr, f"{stage}_weight_decay": point.weight_decay})
+    primary = spec.metric if spec.type == "classification" else PRIMARY_KEYS[spec.type]
+    if spec.type == "classification":
+        metrics[primary] = metrics.pop("accuracy")
+    return metrics, adapted.manifest, primary, method
+
+
 def _cell_trainer(
     cfg: Mapping[str, Any], spec: TaskSpec, out_dir: Path, make_trainer: TrainerFactory
 ) -> L.Trainer:
@@ -178,7 +220,9 @@ def run_cell(
     trainer = _cell_trainer(cfg, spec, out_dir, make_trainer)
     root = task_shards(spec, data_root=cfg["data_root"], cache_dir=cfg["cache_dir"])
     out_dir.mkdir(parents=True, exist_ok=True)
-    if spec.type == "classification":
+    if (cfg.get("protocol") or {}).get("method"):
+        outcome = _transfer_cell(cell, loaded, spec, root, rule, out_dir, make_trainer)
+    elif spec.type == "classification":
         outcome = _probe_cell(cell, loaded, display, spec, root, rule, trainer, out_dir)
     else:
         outcome = _dense_cell(cell, loaded, spec, root, rule, trainer)
@@ -250,7 +294,10 @@ def run_bench(
     seeds = split_seeds(cfg)
     loaded = _backbones(cfg, spec, tasks)
     cells = [(task, rule, seed) for task in tasks for rule in rules for seed in seeds]
-    if announce is not None:
+    method = (cfg.get("protocol") or {}).get("method")
+    if announce is not None and method:
+        announce(f"{len(cells)} cell(s) of Down-A's {method} (settings: downa), each training its grids")
+    elif announce is not None:
         probes = [
             ProbeCell(t, r, loaded[t.name].feature_dim) for t, r, _ in cells if t.type == "classification"
         ]

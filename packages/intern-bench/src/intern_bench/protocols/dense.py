@@ -20,18 +20,18 @@ from torch import nn
 from torchmetrics import Metric
 
 from intern_bench.metrics import DepthRMSE, LogAverageMissRate, SegmentationMIoU, VOCDetectionAP, WiderFaceAP
-from intern_bench.protocols.dense_fit import budget_epochs, check_anchor_coverage, dense_geometry
-from intern_bench.protocols.linear_probe import regime_manifest
-from intern_data.label_space import LabelSpace
-from intern_data.shards import ShardDataset, depth_transform, load_index, segmentation_transform, write_shards
+from intern_bench.protocols.dense_fit import budget_epochs, check_anchor_coverage
+from intern_data.regimes import regime_shards
+from intern_data.shards import depth_transform, segmentation_transform
 from intern_data.sources import DATAMODULES
-from intern_data.splits import SplitManifest, SplitRule
+from intern_data.splits import SplitManifest
 from intern_data.tasks import TaskSpec
 from intern_transfer.adapt import (
     DepthAdapter,
     DetectionAdapter,
     FaceDetectionAdapter,
     SegmentationAdapter,
+    dense_geometry,
 )
 
 TRANSFORMS = {"segmentation": segmentation_transform, "depth": depth_transform}
@@ -44,33 +44,6 @@ PRIMARY_KEYS = {
     "depth": "rmse",
 }
 """The metric key a task type's report column shows."""
-
-
-def regime_shards(root: Path, split: str, rule: str, seed: int) -> tuple[Path, str, SplitManifest]:
-    """The shard folder and split holding the regime's training images (the whole split at 100%).
-
-    The split is read through the shard reader with each shard's sha256 checked first: the manifest
-    and the subset must come from the shards the index describes.
-    """
-    parsed = SplitRule.parse(rule)
-    if parsed.kind == "shot":
-        raise ValueError(f"N-shot regimes ({rule}) are defined per class; dense tasks take percentages")
-    shards = ShardDataset(root, split=split, batch_size=1, verify=True)
-    keys = [sample["__key__"] for sample in shards.scan(images=False)]
-    manifest = regime_manifest(root, split, rule, seed, items=[(key, 0) for key in keys])
-    if parsed.value == 100:
-        return root, split, manifest
-    subset = Path(root) / "regimes" / f"{parsed}-seed{seed}"
-    space = load_index(root).get("label_space")
-    write_shards(
-        shards.scan(keys=manifest.key_set),
-        subset,
-        manifest.dataset,
-        split,
-        label_space=LabelSpace.from_json(space) if space else None,
-        image_format="png",
-    )
-    return subset, split, manifest
 
 
 def depth_limits(spec: TaskSpec) -> tuple[float, str | None]:

@@ -1,13 +1,12 @@
 """A dense cell fitted to its task: anchor coverage of the training boxes and a budget in optimiser steps.
 
-Anchors and ASPP rates default to the input size (:mod:`intern_arch.heads.geometry`); a task config
-overrides them with ``protocol.anchor_sizes`` (one per FPN level P2..P6) and ``protocol.aspp_rates``.
-Before training, the detector's anchors are checked against the boxes of the task's training images (the
-first 512 of its train split, whatever the regime), resized as the evaluation transform resizes them:
-the fraction of boxes with an anchor at IoU >= 0.5 is stored with the cell's metrics
-(``anchor_coverage``) and a warning names the setting to change when it is under 90%. Epochs come from a
-minimum number of optimiser steps, so that a 10% regime of a small task is not trained for a handful of
-steps (``dense.min_steps``; ``dense.epochs`` stays the floor).
+Anchors and ASPP rates come from :func:`intern_transfer.adapt.dense_geometry`. Before training, the
+detector's anchors are checked against the boxes of the task's training images (the first 512 of its train
+split, whatever the regime), resized as the evaluation transform resizes them: the fraction of boxes with an
+anchor at IoU >= 0.5 is stored with the cell's metrics (``anchor_coverage``) and a warning names the setting
+to change when it is under 90%. Epochs come from a minimum number of optimiser steps, so that a 10% regime
+of a small task is not trained for a handful of steps (``dense.min_steps``; ``dense.epochs`` stays the
+floor).
 """
 
 from __future__ import annotations
@@ -21,7 +20,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from intern_arch.heads.geometry import anchor_coverage, detector_anchors, scaled_atrous_rates
+from intern_arch.heads.geometry import anchor_coverage, detector_anchors
 from intern_data.shards import ShardDataset
 from intern_data.tasks import TaskSpec
 
@@ -30,21 +29,6 @@ log = logging.getLogger(__name__)
 MIN_ANCHOR_COVERAGE = 0.9
 COVERAGE_SAMPLE = 512
 """Training images whose boxes the anchor check reads (the first in shard order)."""
-
-
-def dense_geometry(spec: TaskSpec, img_size: int) -> dict[str, Any]:
-    """The adapter arguments of the task's geometry: ``anchor_sizes`` (detection; None: derived by the
-    detector from its input size) or ``atrous_rates`` (segmentation), from the task config when set."""
-    protocol = spec.protocol
-    if spec.type.endswith("detection"):
-        sizes = protocol.get("anchor_sizes")
-        return {"anchor_sizes": None if sizes is None else tuple(float(s) for s in sizes)}
-    if spec.type == "segmentation":
-        rates = protocol.get("aspp_rates")
-        return {
-            "atrous_rates": scaled_atrous_rates(img_size) if rates is None else tuple(int(r) for r in rates)
-        }
-    return {}
 
 
 def training_boxes(root: Path, split: str, img_size: int, limit: int = COVERAGE_SAMPLE) -> Tensor:

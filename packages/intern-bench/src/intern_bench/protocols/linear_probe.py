@@ -9,7 +9,7 @@ FPR at recall 0.9 / 0.95 / 0.99 (one-vs-rest, Table 33).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,8 +19,8 @@ from torch import Tensor
 
 from intern_bench.features import select_rows, split_features
 from intern_bench.metrics import FPRAtRecall
-from intern_data.shards import labelled_keys, load_index
-from intern_data.splits import SplitManifest, load_or_make_split, manifest_path
+from intern_data.regimes import regime_manifest
+from intern_data.splits import SplitManifest
 from intern_transfer.probe import FeatureCache, Features, LBFGSSearch, SGDGrid, linear_probe, log_grid
 
 
@@ -64,19 +64,6 @@ def lbfgs_search(cfg: Mapping[str, Any]) -> LBFGSSearch:
         max_iter=int(cfg["max_iter"]),
         **{key: kind(cfg[key]) for key, kind in optional.items() if key in cfg},
     )
-
-
-def regime_manifest(
-    root: Path, split: str, rule: str, seed: int, items: Sequence[tuple[str, int]] | None = None
-) -> SplitManifest:
-    """The manifest of ``rule`` over ``split`` of the shard folder ``root``, where ``python -m intern_data
-    split`` puts it (``<root>/splits/<dataset>/<rule>-seed<seed>.json``): drawn once, then reused.
-
-    ``items`` are the (key, class) pairs to draw from; default the split's labelled keys."""
-    dataset = load_index(root)["dataset"]
-    path = manifest_path(Path(root) / "splits", dataset, rule, seed)
-    items = labelled_keys(root, split) if items is None else items
-    return load_or_make_split(path, items, rule, seed, dataset=dataset)
 
 
 def run_linear_probe(

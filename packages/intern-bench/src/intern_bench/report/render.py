@@ -2,7 +2,8 @@
 
 The report holds Table 1 (10% and 100% side by side; mean ± spread where a regime has several draws),
 the Figure 1 gain chart over a baseline model, one Figure 10 data-regime figure per task (bands for the
-spread), and a list of every run it used. It draws only what the
+spread), Down-A's methods side by side when there are ``lp`` / ``ft`` / ``mf`` results (with MF's image
+grids), and a list of every run it used. It draws only what the
 results support and says in the text why a figure is absent (no baseline given, a single data
 regime, ...). Figures a previous render left in ``out_dir`` are removed first, so none is stale.
 """
@@ -15,6 +16,7 @@ from pathlib import Path
 
 from intern_bench.report.bars import gain_bars
 from intern_bench.report.curves import save_curves
+from intern_bench.report.methods import copy_reconstructions, methods_tables
 from intern_bench.report.selection import (
     NothingToDraw,
     aggregate,
@@ -102,7 +104,7 @@ def render_report(
         raise ValueError(f"baseline model {baseline!r} is not among the results' models {names}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    for stale in [out / "bars.png", *out.glob("curves_*.png")]:
+    for stale in [out / "bars.png", *out.glob("curves_*.png"), *out.glob("reconstructions_*.png")]:
         stale.unlink(missing_ok=True)
 
     written: list[Path] = []
@@ -149,6 +151,15 @@ def render_report(
             used.add(slug)
             written.append(path)
             report.image(path, f"{column.label}: {column.metric} against training data")
+
+    methods = methods_tables(results)
+    if methods is not None:
+        report.heading("Transfer methods: LP, FT and Down-A's MF (Tables 24-26, 28)")
+        report.md.append(methods[0])
+        report.html.append(methods[1])
+        for path, cell in copy_reconstructions(root if root.is_dir() else root.parent, out):
+            written.append(path)
+            report.image(path, f"{cell}: training images (top) and their VQ-GAN reconstructions (bottom)")
 
     report.heading("Runs")
     report.md.append(_runs_markdown(results))

@@ -26,6 +26,7 @@ from intern_transfer.adapt.finetune import (
     flatten_results,
 )
 from intern_transfer.adapt.frozen import keep_frozen_eval, param_groups, set_norm_eval
+from intern_transfer.adapt.geometry import dense_geometry
 from intern_transfer.adapt.segmentation import SegmentationAdapter
 
 __all__ = [
@@ -40,6 +41,7 @@ __all__ = [
     "MetricSpec",
     "SegmentationAdapter",
     "build_metrics",
+    "dense_geometry",
     "flatten_results",
     "keep_frozen_eval",
     "param_groups",

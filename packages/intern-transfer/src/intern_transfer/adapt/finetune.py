@@ -42,7 +42,7 @@ from torchmetrics import MeanMetric, Metric, MetricCollection
 from intern_arch.training import freeze
 from intern_data.shards import drop_padding
 from intern_transfer.adapt.frozen import keep_frozen_eval, param_groups
-from intern_transfer.schedules import warmup_cosine
+from intern_transfer.schedules import warmup_cosine, warmup_multistep
 
 MetricLike = Metric | MetricCollection
 MetricSpec = MetricLike | Mapping[str, Metric] | Callable[[], MetricLike]
@@ -69,7 +69,8 @@ class AdaptSettings(TypedDict, total=False):
     momentum: float
     nesterov: bool
     backbone_lr_mult: float
-    schedule: Literal["cosine", "constant"]
+    schedule: Literal["cosine", "multistep", "constant"]
+    milestones: tuple[float, ...]
     max_steps: int | None
     warmup_steps: int
     min_lr_ratio: float
@@ -104,6 +105,11 @@ def flatten_results(result: Any, name: str) -> dict[str, Tensor]:
 class AdaptModule(L.LightningModule):
     """Base of the adaptation modules: subclasses build ``self.model`` and define the task's steps.
 
+    An ``auxiliary`` module, when set (e.g. Down-A's sample-based contrastive term), is called as
+    ``auxiliary(module, batch)`` in every training step and its loss added to the task's; its trainable
+    parameters join the optimiser at the head's settings, and its ``update(module)``, if it has one,
+    runs after every optimiser step.
+
     Subclasses set ``backbone_path`` (where the backbone sits inside ``self.model``) and
     ``metric_name`` (the log key of a metric whose ``compute()`` gives a single tensor), build
     ``self.model`` after ``super().__init__`` and then call :meth:`_setup_backbone`; they implement
@@ -124,8 +130,10 @@ class AdaptModule(L.LightningModule):
         momentum: SGD momentum.
         nesterov: SGD with Nesterov momentum.
         backbone_lr_mult: Backbone learning-rate multiplier when fine-tuning.
-        schedule: ``"cosine"`` (per step, after ``warmup_steps`` of linear warm-up) or ``"constant"``.
-        max_steps: Length of the cosine schedule in optimiser steps; ``None`` takes the trainer's
+        schedule: ``"cosine"`` (per step, after ``warmup_steps`` of linear warm-up), ``"multistep"``
+            (x0.1 at each of ``milestones``, fractions of the run; Down-A's stages) or ``"constant"``.
+        milestones: The multistep schedule's steps down, as fractions of ``max_steps``.
+        max_steps: Length of the schedule in optimiser steps; ``None`` takes the trainer's
             ``estimated_stepping_batches`` (from its ``max_steps`` or ``max_epochs``).
         warmup_steps: Linear warm-up steps.
         min_lr_ratio: Final LR as a fraction of the initial one.
@@ -147,7 +155,8 @@ class AdaptModule(L.LightningModule):
         momentum: float = 0.9,
         nesterov: bool = False,
         backbone_lr_mult: float = 1.0,
-        schedule: Literal["cosine", "constant"] = "cosine",
+        schedule: Literal["cosine", "multistep", "constant"] = "cosine",
+        milestones: tuple[float, ...] = (0.7, 0.9),
         max_steps: int | None = None,
         warmup_steps: int = 0,
         min_lr_ratio: float = 0.0,
@@ -155,8 +164,8 @@ class AdaptModule(L.LightningModule):
         super().__init__()
         if optimizer not in ("sgd", "adamw"):
             raise ValueError(f"optimizer must be 'sgd' or 'adamw', got {optimizer!r}")
-        if schedule not in ("cosine", "constant"):
-            raise ValueError(f"schedule must be 'cosine' or 'constant', got {schedule!r}")
+        if schedule not in ("cosine", "multistep", "constant"):
+            raise ValueError(f"schedule must be 'cosine', 'multistep' or 'constant', got {schedule!r}")
         self.save_hyperparameters(ignore=["backbone", "metrics"])
         self.freeze_backbone = freeze_backbone
         self.norm_eval = norm_eval
@@ -167,6 +176,7 @@ class AdaptModule(L.LightningModule):
         self.test_loss = MeanMetric()
         self.val_results: dict[str, Tensor] = {}
         self.test_results: dict[str, Tensor] = {}
+        self.auxiliary: nn.Module | None = None
 
     # -- backbone, freezing, preprocessing
 
@@ -218,11 +228,18 @@ class AdaptModule(L.LightningModule):
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor:
         loss, parts = self.training_loss(batch)
+        if self.auxiliary is not None:
+            parts = {**parts, "auxiliary": self.auxiliary(self, batch)}
+            loss = loss + parts["auxiliary"]
         size = self.batch_size(batch)
         self.log("train/loss", loss, prog_bar=True, batch_size=size)
         for key, value in parts.items():
             self.log(f"train/{key}", value, batch_size=size)
         return loss
+
+    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        if self.auxiliary is not None and hasattr(self.auxiliary, "update"):
+            self.auxiliary.update(self)
 
     def _eval_step(self, batch: dict[str, Any], stage: str) -> None:
         batch = drop_padding(batch)  # repeats that fill a shard reader's batch never reach a metric
@@ -267,6 +284,9 @@ class AdaptModule(L.LightningModule):
     def configure_optimizers(self) -> Any:
         hp = self.hparams
         groups = param_groups(self.model, hp.lr, hp.weight_decay, self.backbone, hp.backbone_lr_mult)
+        if self.auxiliary is not None:
+            extra = param_groups(self.auxiliary, hp.lr, hp.weight_decay)
+            groups += [{**group, "name": group["name"].replace("head", "auxiliary")} for group in extra]
         if not groups:
             raise ValueError("no trainable parameters")
         if hp.optimizer == "sgd":
@@ -279,6 +299,9 @@ class AdaptModule(L.LightningModule):
             return optimizer
         total = hp.max_steps if hp.max_steps is not None else self.trainer.estimated_stepping_batches
         if not math.isfinite(total) or total <= 0:
-            raise ValueError(f"the cosine schedule needs a finite length, got {total}: set max_steps")
-        scheduler = warmup_cosine(optimizer, int(total), hp.warmup_steps, hp.min_lr_ratio)
+            raise ValueError(f"the {hp.schedule} schedule needs a finite length, got {total}: set max_steps")
+        if hp.schedule == "multistep":
+            scheduler = warmup_multistep(optimizer, int(total), hp.milestones, warmup_steps=hp.warmup_steps)
+        else:
+            scheduler = warmup_cosine(optimizer, int(total), hp.warmup_steps, hp.min_lr_ratio)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
