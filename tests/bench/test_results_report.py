@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from pathlib import Path
@@ -272,3 +273,29 @@ def test_tsne_keeps_separated_blobs_apart(tmp_path: Path) -> None:
         torch.from_numpy(features), torch.from_numpy(labels), ["car", "bus"], "blobs", tmp_path / "t.png"
     )
     assert_png(path)
+
+
+def test_down_a_methods_sit_side_by_side_with_mf_fd_scores_and_its_image_grid(tmp_path: Path) -> None:
+    results = []
+    for seed, (lp, ft, mf) in enumerate([(30.0, 28.0, 34.0), (32.0, 30.0, 36.0)]):
+        for protocol, value in (("lp", lp), ("ft", ft), ("mf", mf)):
+            result = dataclasses.replace(
+                make(UPG, "cls_a", "10pct", value), protocol=protocol, split_seed=seed
+            )
+            if protocol == "mf":
+                result.metrics.update(fd_original=8.0 + seed, fd_reconstructed=4.0)
+            results.append(result)
+    write_tree(tmp_path / "results", results)
+    grid = tmp_path / "results" / "cell" / "transfer" / "reconstructions.png"
+    grid.parent.mkdir(parents=True)
+    grid.write_bytes(b"png")
+    render_report(tmp_path / "results", tmp_path / "report")
+    text = (tmp_path / "report" / "report.md").read_text()
+    methods = text[text.index("## Transfer methods") :]
+    row = markdown_rows(methods)[UPG]
+    assert (row["LP (accuracy)"], row["FT (accuracy)"]) == ("31.0 ± 1.41", "29.0 ± 1.41")
+    assert row["MF (accuracy)"] == "**35.0 ± 1.41**" and (row["FD orig."], row["FD rec."]) == (
+        "8.50 ± 0.707",
+        "4.00 ± 0.000",
+    )
+    assert (tmp_path / "report" / "reconstructions_0.png").read_bytes() == b"png"
