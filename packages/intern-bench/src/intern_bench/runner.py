@@ -161,13 +161,12 @@ def _transfer_cell(
     ``transfer/reconstructions.png`` in the cell's folder."""
     method = str(cfg["protocol"]["method"])
     if spec.type == "classification":
-        classes = int(spec.num_classes)
-        metric: tuple[Callable[[], Any], str] = (
-            lambda: classification_metric(spec.metric, classes),
-            "accuracy",
-        )
+        classes, primary = int(spec.num_classes), spec.metric
+        # the adapter logs a single-tensor metric as "accuracy"; the result names it by the task's metric
+        metric: tuple[Callable[[], Any], str] = (lambda: classification_metric(primary, classes), "accuracy")
     else:
-        metric = (task_metric(spec), PRIMARY_KEYS[spec.type])
+        primary = PRIMARY_KEYS[spec.type]
+        metric = (task_metric(spec), primary)
     downa = cfg["downa"]
     task = transfer_task(spec, loaded.input_size, metric, downa["detector_kwargs"])
     adapted = adapt_to_task(
@@ -175,15 +174,12 @@ def _transfer_cell(
         backbone_id=loaded.fingerprint, cache_dir=Path(cfg["cache_dir"]), run_dir=out_dir / "transfer",
         make_trainer=make_trainer,
     )  # fmt: skip
-    scale = 1.0 if spec.type == "depth" else 100.0
-    metrics = {key: value * scale for key, value in adapted.outcome.test.items()}
+    metrics = {key: value * 100.0 for key, value in adapted.outcome.test.items()}  # accuracy, AP, IoU in %
+    metrics[primary] = metrics.pop(metric[1])
     metrics.update({"num_train_images": float(adapted.num_train), "num_val_images": float(adapted.num_val)})
     metrics.update(adapted.fd)
     for stage, point in adapted.outcome.chosen.items():
         metrics.update({f"{stage}_lr": point.lr, f"{stage}_weight_decay": point.weight_decay})
-    primary = spec.metric if spec.type == "classification" else PRIMARY_KEYS[spec.type]
-    if spec.type == "classification":
-        metrics[primary] = metrics.pop("accuracy")
     return metrics, adapted.manifest, primary, method
 
 

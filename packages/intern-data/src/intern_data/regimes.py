@@ -91,11 +91,12 @@ def regime_manifest(
 
 
 def _write_subset(root: Path, split: str, keys: frozenset[str], out: Path, out_split: str) -> None:
-    space = load_index(root).get("label_space")
+    index = load_index(root)
+    space = index.get("label_space")
     write_shards(
         ShardDataset(root, split=split, batch_size=1).scan(keys=keys),
         out,
-        load_index(root)["dataset"],
+        index["dataset"],
         out_split,
         label_space=LabelSpace.from_json(space) if space else None,
         image_format="png",
@@ -157,7 +158,7 @@ def carved_regime(
     of ``<root>/regimes/<rule>-seed<seed>-val<fraction>``: validation is ``val_fraction`` of the regime's
     images (of each class when ``by_class``), so that choosing a setting never looks at test data."""
     items = labelled_keys(root, split) if by_class else _all_keys(root, split)
-    manifest = regime_manifest(root, split, rule, seed, items=None if by_class else items)
+    manifest = regime_manifest(root, split, rule, seed, items=items)
     chosen = [(key, label) for key, label in items if key in manifest.key_set]
     held = carve_validation(chosen, val_fraction, seed)
     out = Path(root) / "regimes" / f"{SplitRule.parse(rule)}-seed{seed}-val{val_fraction:g}"

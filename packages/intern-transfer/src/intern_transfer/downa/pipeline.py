@@ -46,8 +46,8 @@ GRID_IMAGES = 8
 
 @dataclass
 class AdaptedTask:
-    """A finished transfer: its outcome, the regime's manifest and sizes, and for MF the VQ-GAN used,
-    the FD scores and the image grid."""
+    """A finished transfer: its outcome, the regime's manifest and sizes, and for MF the VQ-GAN used
+    and the FD scores (its image grid is ``<run_dir>/reconstructions.png``)."""
 
     outcome: TransferOutcome
     manifest: SplitManifest
@@ -55,7 +55,6 @@ class AdaptedTask:
     num_val: int
     vqgan: str | None = None
     fd: dict[str, float] = field(default_factory=dict)
-    grid: Path | None = None
 
 
 def transfer_task(
@@ -137,7 +136,7 @@ def adapt_to_task(
             upstream = (_upstream(cfg["vqgan"], cache_dir), "train")
             extras["fd"] = fd_table(backbone, upstream, sets, task.img_size, int(cfg["fd_images"]))
         run_dir.mkdir(parents=True, exist_ok=True)
-        extras["grid"] = _save_grid(regime.root, out, task.img_size, run_dir / "reconstructions.png")
+        _save_grid(regime.root, out, task.img_size, run_dir / "reconstructions.png")
     contrast = dict(cfg.get("contrastive") or {})
     hook = None
     if method == "mf" and contrast.pop("enabled", False):
