@@ -178,7 +178,53 @@ DOWNA_NOTE = (
     "Up-A run saw 800 steps; every method chooses on the same validation carve-out of the regime."
 )
 
+# GV-A search (paper 4.3): both arms score 48 architectures of the tiny CPU space (conf/stage/search.yaml:
+# 150 proxy steps of 32 on world_cls_fine at 64 px, scored on its val split, MnasNet's reward at 20M
+# MACs); the controller arm also retrains its top 3 and scales the winner (x2, x4). A row's number is
+# read from the runs' logs, not from a bench cell.
+SEARCH_CONTROLLER = Pretrain("search_controller", ("stage=search", "stage.search.policy=controller"))
+SEARCH_RANDOM = Pretrain(
+    "search_random", ("stage=search", "stage.search.policy=random", "stage.top_k.k=0", "stage.references=[]")
+)
+SEARCH_TASK = Task("world_cls_fine (proxy)", (), "reward", "GV-A search, 48 architectures per arm")
+
+
+@dataclass(frozen=True)
+class SearchRow(Row):
+    """A claim about the search: ``values(controller run, random run)`` gives its per-split pairs."""
+
+    measure_key: str = "best_reward"
+
+
+SEARCH_NOTE = (
+    "48 evaluations per arm (the paper: thousands), 12 controller updates of 4; 150 proxy steps of 32 "
+    "(about 1.2 epochs of 4,000 images; the paper: 5 ImageNet epochs)."
+)
+
 ROWS: tuple[Row, ...] = (
+    SearchRow(
+        "search_controller_vs_random",
+        "After the same number of evaluated architectures, the PPO-trained controller's best architecture "
+        "has a higher reward than the best of uniform random samples of the space",
+        "sec. 4.3-4.4, Eq. 6",
+        SEARCH_TASK,
+        Model("controller", SEARCH_CONTROLLER),
+        Model("random", SEARCH_RANDOM),
+        SEARCH_NOTE,
+        measure_key="best_reward",
+    ),
+    SearchRow(
+        "search_family_on_front",
+        "The family found by the scaling search is on or above the random samples' Pareto front "
+        "(proxy accuracy at each member's MACs)",
+        "sec. 4.3 (Model Scaling), Table 8",
+        SEARCH_TASK,
+        Model("scaled family", SEARCH_CONTROLLER),
+        Model("random front", SEARCH_RANDOM),
+        "Each member is scored by the search's own proxy; the front is the best random sample at no more "
+        "MACs. " + SEARCH_NOTE,
+        measure_key="family_vs_front",
+    ),
     Row(
         "upa_vs_random",
         "Up-A pretraining beats random init of the same architecture (10% and 100% of the data)",
@@ -502,7 +548,9 @@ def bench_job(model: Model, task: Task, seed: int, tree: str, root: Path) -> Job
 
 def row_jobs(row: Row, seed: int, tree: str, root: Path) -> list[Job]:
     """Every job ``row`` needs at ``seed``, upstream runs first, then the model's bench cells and the
-    baselines'."""
+    baselines' (a search row: its two search runs)."""
+    if isinstance(row, SearchRow):
+        return [pretrain_job(m.run, seed, tree, root) for m in (row.model, row.baseline) if m.run]
     models = (row.model, *row.baselines)
     chains = [(run, m.upstream_seed(seed)) for m in models if m.run for run in pretrain_chain(m.run)]
     runs = {chain: pretrain_job(chain[0], chain[1], tree, root) for chain in chains}
@@ -591,6 +639,40 @@ def describe_run(folder: Path) -> str:
     return f"{' + '.join(said)}; {model['name']} at {model['img_size']} px"
 
 
+def search_values(row: SearchRow, ours: Path, theirs: Path) -> dict[str, tuple[float, float]]:
+    """A search row's (model, baseline) per split, from the controller run ``ours`` and the random run
+    ``theirs``: best rewards (x100), or each family member's accuracy against the random front's (%)."""
+    random_log = [json.loads(line) for line in (theirs / "search_log.jsonl").read_text().splitlines()]
+    if row.measure_key == "best_reward":
+        controller_log = [json.loads(line) for line in (ours / "search_log.jsonl").read_text().splitlines()]
+        best = [100 * max(r["reward"] for r in log) for log in (controller_log, random_log)]
+        return {"best reward x100": (best[0], best[1])}
+    family = json.loads((ours / "summary.json").read_text())["family"]
+    values = {}
+    for member in family:
+        below = [r["accuracy"] for r in random_log if r["macs"] <= member["macs"]]
+        values[f"{member['name']} accuracy (%)"] = (100 * member["accuracy"], 100 * max(below, default=0.0))
+    return values
+
+
+def describe_search(folder: Path) -> str:
+    """A search run in words from its config."""
+    stage = yaml.safe_load((folder / "config.yaml").read_text())["stage"]
+    search, proxy = stage["search"], stage["proxy"]["train"]
+    said = (
+        f"{search['evaluations']} architectures ({search['policy']}, {search['batch']} per update), "
+        f"{proxy['steps']} proxy steps of {proxy['batch_size']} at {search['img_size']} px, "
+        f"target {search['target_macs'] / 1e6:g}M MACs"
+    )
+    if stage["top_k"]["k"]:
+        said += (
+            f"; top {stage['top_k']['k']} retrained {stage['top_k']['steps']} steps; scaled "
+            f"x{', x'.join(f'{m:g}' for m in stage['scaling']['multiples'])} over depth coefficients "
+            f"{stage['scaling']['depth_coefs']} by {stage['scaling']['steps']}-step training loss"
+        )
+    return said
+
+
 def measure(
     row: Row, seeds: Sequence[int], tree: str, root: Path, env: Mapping[str, str], done: dict[str, Outcome]
 ) -> Measured:
@@ -603,6 +685,10 @@ def measure(
                 finished = outcome(job, env, done)
                 measured.seconds += finished.seconds
                 measured.cached = measured.cached and finished.cached
+            if isinstance(row, SearchRow):
+                for split, pair in search_values(row, jobs[0].folder, jobs[1].folder).items():
+                    measured.values.setdefault(split, {})[seed] = pair
+                continue
             ours, *theirs = jobs[-1 - len(row.baselines) :]
             pick = min if row.lower_is_better else max
             for split in row.claim_splits:
@@ -641,6 +727,11 @@ def setup_text(row: Row, seed: int, tree: str, root: Path) -> str:
     """What was run: each pretraining run of the row in words (from its ``seed`` run), then the bench
     protocol and the models' own bench overrides."""
     models = (row.model, *row.baselines)
+    if isinstance(row, SearchRow):
+        jobs = row_jobs(row, seed, tree, root)
+        return "<br>".join(
+            f"{m.label}: {describe_search(j.folder)}" for m, j in zip(models, jobs, strict=True)
+        )
     runs = dict.fromkeys(
         (run, m.upstream_seed(seed)) for m in models if m.run for run in pretrain_chain(m.run)
     )
@@ -695,7 +786,9 @@ def render_row(measured: Measured) -> str:
     row = measured.row
     against = row.baseline.label if not row.others else "best of " + ", ".join(m.label for m in row.baselines)
     metric = row.task.metric + (f" vs {row.baseline_metric}" if row.baseline_metric else "")
-    models = f"{row.model.label} vs {against}, {row.task.name} {metric}"
+    models = f"{row.model.label} vs {against}, {row.task.name}" + (
+        "" if isinstance(row, SearchRow) else f" {metric}"
+    )
     cells = [
         f"{row.claim} (`{row.id}`)",
         row.source,
@@ -752,6 +845,10 @@ def render(measured: Iterable[Measured], header: Mapping[str, str], kept: Mappin
         "steps of 16 over their two); a single-source baseline trains the same steps on one source, and",
         "the row compares the expert with the best of them per seed and split. Their dense cells train",
         "the task head for at least 100 optimiser steps (`dense.min_steps=100`), both sides alike.",
+        "",
+        "The search rows run `python -m intern_pretrain stage=search` twice per seed, the controller arm",
+        "and the uniform random arm (`stage.search.policy=random`), with the same budget and proxy; both",
+        "read the same proxy cache, so an architecture drawn by both arms is trained once per seed.",
         "",
         "The Down-A rows adapt the seed-0 `stage=upa` export with each method (`protocol=lp|ft|mf`, the",
         "`conf/downa/default.yaml` settings); the row's seed draws the regime, its validation carve-out",

@@ -7,12 +7,18 @@ for grouped/depthwise convolutions. Attention is counted through the math SDPA k
 gives the same numbers.
 """
 
+from __future__ import annotations
+
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.flop_counter import FlopCounterMode
+
+if TYPE_CHECKING:
+    from .models import MetaNetCfg
 
 
 @dataclass(frozen=True)
@@ -58,3 +64,14 @@ def profile_model(name: str, img_size: int | None = None, training: bool = False
     flops = count_flops(model, size)
     train_flops = count_flops(model, size, backward=True) if training else None
     return ModelProfile(name, size, count_params(model), flops // 2, flops, train_flops)
+
+
+def profile_metanet(cfg: MetaNetCfg, img_size: int, name: str = "metanet") -> ModelProfile:
+    """Count a MetaNet given by its config (a searched or scaled architecture) on the meta device."""
+    from .models import MetaNet
+
+    with torch.device("meta"):
+        model = MetaNet(cfg)
+    model.eval()
+    flops = count_flops(model, img_size)
+    return ModelProfile(name, img_size, count_params(model), flops // 2, flops)

@@ -6,19 +6,20 @@ variants are data (``MetaNetCfg``), not classes. Block designs follow the releas
 (OpenGVLab's gv-benchmark, ``metanet.py``).
 """
 
-from dataclasses import dataclass, field
-from typing import Literal
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal, get_args
 
 import torch
 from timm.layers import ClassifierHead, trunc_normal_
-from timm.models import build_model_with_cfg, generate_default_cfgs
+from timm.models import build_model_with_cfg, generate_default_cfgs, register_model
 from timm.models._features import feature_take_indices
 from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
 from ..layers import DownsampleTransformerBlock, FusedMBConv, MBConv, TransformerBlock
 from ._contract import PyramidMixin, pyramid_feature_info
-from ._registry import intern_model
+from ._registry import intern_model, register_intern_name
 
 BlockOp = Literal["mbconv", "fused", "mhsa", "lsa", "xca"]
 CONV_OPS = ("mbconv", "fused")
@@ -48,6 +49,38 @@ class MetaNetCfg:
     pyramid_stages: tuple[int, ...] = (1, 2, 4, 5)
     source: str = ""
     reference: dict = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The variant as JSON-ready data (what :func:`metanet_cfg_from_dict` reads back)."""
+        data = asdict(self)
+        data["stages"] = [asdict(stage) for stage in self.stages]
+        data["pyramid_stages"] = list(self.pyramid_stages)
+        return data
+
+
+def metanet_cfg_from_dict(data: Mapping[str, Any]) -> MetaNetCfg:
+    """A variant from :meth:`MetaNetCfg.as_dict`'s data (a searched architecture, a saved config).
+
+    Raises:
+        ValueError: an unknown key or operator, named with the stage it is in.
+    """
+    data = dict(data)
+    stages = []
+    for i, raw in enumerate(data.pop("stages", None) or []):
+        unknown = set(raw) - set(StageCfg.__dataclass_fields__)
+        if unknown:
+            raise ValueError(f"MetaNet stage {i}: unknown key(s) {sorted(unknown)}")
+        if raw.get("op") not in get_args(BlockOp):
+            raise ValueError(f"MetaNet stage {i}: op {raw.get('op')!r} is not one of {get_args(BlockOp)}")
+        stages.append(StageCfg(**raw))
+    if not stages:
+        raise ValueError("a MetaNet config needs a non-empty 'stages' list")
+    unknown = set(data) - set(MetaNetCfg.__dataclass_fields__)
+    if unknown:
+        raise ValueError(f"MetaNet config: unknown key(s) {sorted(unknown)}")
+    if "pyramid_stages" in data:
+        data["pyramid_stages"] = tuple(data["pyramid_stages"])
+    return MetaNetCfg(stages=tuple(stages), **data)
 
 
 def six_stages(
@@ -256,12 +289,14 @@ def _init_linear(module: nn.Module) -> None:
             nn.init.zeros_(module.bias)
 
 
-def _create_metanet(variant: str, pretrained: bool = False, **kwargs) -> MetaNet:
+def _create_metanet(
+    variant: str, pretrained: bool = False, cfg: MetaNetCfg | None = None, **kwargs
+) -> MetaNet:
     return build_model_with_cfg(
         MetaNet,
         variant,
         pretrained,
-        model_cfg=metanet_cfgs[variant],
+        model_cfg=cfg or metanet_cfgs[variant],
         feature_cfg={"out_indices": (0, 1, 2, 3), "flatten_sequential": True},
         **kwargs,
     )
@@ -291,6 +326,7 @@ default_cfgs = generate_default_cfgs(
         "mnb7": _cfg(256),
         "mnb15": _cfg(256),
         "mnb_test": _cfg(64),
+        "metanet": _cfg(224),
     }
 )
 
@@ -318,3 +354,28 @@ def mnb15(pretrained: bool = False, **kwargs) -> MetaNet:
 @intern_model
 def mnb_test(pretrained: bool = False, **kwargs) -> MetaNet:
     return _create_metanet("mnb_test", pretrained, **kwargs)
+
+
+@register_model
+def metanet(pretrained: bool = False, arch: Mapping[str, Any] | None = None, **kwargs) -> MetaNet:
+    """Any MetaNet from its stage list (:meth:`MetaNetCfg.as_dict`): how a searched architecture is
+    built, saved and loaded (its hand-over config records ``arch`` like any constructor argument)."""
+    if arch is None:
+        raise ValueError("model 'metanet' needs arch=<a MetaNet config dict> (MetaNetCfg.as_dict())")
+    return _create_metanet("metanet", pretrained, cfg=metanet_cfg_from_dict(arch), **kwargs)
+
+
+def register_metanet(name: str, cfg: MetaNetCfg, input_size: int = 224) -> Callable[..., MetaNet]:
+    """Register ``cfg`` as the named variant ``name`` (in timm's registry and ``list_models()``)."""
+    if name in metanet_cfgs:
+        raise ValueError(f"MetaNet variant {name!r} is already registered")
+    metanet_cfgs[name] = cfg
+
+    def entry(pretrained: bool = False, **kwargs) -> MetaNet:
+        return _create_metanet(name, pretrained, **kwargs)
+
+    entry.__name__ = entry.__qualname__ = name
+    entry.__module__ = __name__
+    default_cfgs[name] = generate_default_cfgs({name: _cfg(input_size)})[name]
+    register_intern_name(name)
+    return register_model(entry)

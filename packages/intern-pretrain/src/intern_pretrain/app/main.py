@@ -7,6 +7,7 @@ from omegaconf import DictConfig
 
 from intern_app import AppError, describe
 from intern_arch import CheckpointError
+from intern_arch.search import SearchSpaceError
 from intern_data.progress import set_progress
 from intern_data.readers import ReaderError
 from intern_data.shards import ShardWriteError, SkipRateError
@@ -14,6 +15,7 @@ from intern_data.sources import DataConfigError
 from intern_pretrain.app.evaluate import EvaluationError
 from intern_pretrain.app.lock import RunFolderBusy
 from intern_pretrain.app.run import run_stage
+from intern_pretrain.app.search import run_search_stage
 from intern_pretrain.app.stages import StageUnavailable
 from intern_pretrain.core import StageConfigError
 from intern_transfer.runs import CheckpointWriteError
@@ -31,6 +33,7 @@ FAILURES = (
     ReaderError,
     ShardWriteError,
     SkipRateError,
+    SearchSpaceError,
 )
 
 
@@ -41,7 +44,10 @@ def main(cfg: DictConfig) -> None:
     if not cfg.progress:
         set_progress(False)
     try:
-        run_stage(cfg)
+        if cfg.stage.get("kind") == "search":
+            run_search_stage(cfg)
+        else:
+            run_stage(cfg)
     except FAILURES as err:
         raise AppError(str(err)) from err
     except InstantiationException as err:  # a stage's data or module refused its settings

@@ -1,0 +1,158 @@
+"""``python -m intern_pretrain stage=search``: the GV-A search run from its stage config.
+
+Run folder (``cfg.paths.output_dir``)::
+
+    config.yaml          the resolved config
+    search_log.jsonl     every evaluated architecture (intern_pretrain.search.loop)
+    search_state.pt      the policy and the batch in flight (resume)
+    references.json      the reference models on the same proxy
+    top_k.json           the top-k retrained longer
+    family/<name>.json   the winner and its scaled members, and <name>.yaml as conf/model configs
+    report/rewards.png   reward over controller updates
+    report/pareto.png    proxy accuracy against MACs, Pareto front, references and family
+    summary.json         the outcome
+
+Rerunning the folder (``hydra.run.dir=<run folder>``) resumes: finished evaluations are read from the log
+and the proxy cache, the policy from its state.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from intern_arch import metanet_cfgs
+from intern_arch.models.metanet import metanet_cfg_from_dict
+from intern_arch.profile import profile_metanet
+from intern_arch.search import PPOSettings, SearchSpace, mnas_reward
+from intern_data.io import atomic_write_text
+from intern_data.world import get_dataset, world_shards
+from intern_pretrain.app.lock import run_folder_lock
+from intern_pretrain.search import (
+    ProxyEvaluator,
+    ProxySettings,
+    SearchSettings,
+    load_proxy_data,
+    plot_pareto,
+    plot_rewards,
+    retrain_top_k,
+    run_search,
+    scale_family,
+    write_family,
+)
+
+__all__ = ["run_search_stage"]
+
+
+def _plain(node: Any) -> Any:
+    return OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else node
+
+
+def _proxy_loader(data: DictConfig, root_dir: str) -> functools.partial:
+    """A picklable loader of the proxy data (world shards made here, once, before any worker)."""
+    if data.shards:
+        folder, num_classes = Path(data.shards), data.get("num_classes")
+    else:
+        folder = world_shards(
+            data.world, Path(root_dir) / "cache" / "world", [data.train_split, data.val_split]
+        )
+        num_classes = len(get_dataset(data.world).label_space)
+    return functools.partial(load_proxy_data, folder, data.train_split, data.val_split, num_classes)
+
+
+def run_search_stage(cfg: DictConfig) -> Path:
+    """Search, then (``stage.top_k.k > 0``) retrain the top-k, scale the winner, write the family;
+    the figures and the summary either way."""
+    stage = cfg.stage
+    run_dir = Path(cfg.paths.output_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with run_folder_lock(run_dir):
+        atomic_write_text(run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
+        space = SearchSpace.from_config(_plain(stage.space))
+        settings = SearchSettings(**_plain(stage.search))
+        load = _proxy_loader(stage.proxy.data, cfg.paths.root_dir)
+
+        def evaluator(steps: int | None = None) -> ProxyEvaluator:
+            train = _plain(stage.proxy.train) | ({"steps": steps} if steps else {})
+            return ProxyEvaluator(load, ProxySettings(**train), stage.proxy.cache_dir, stage.proxy.workers)
+
+        records = run_search(space, settings, PPOSettings(**_plain(stage.ppo)), evaluator(), run_dir)
+        references = _references(list(stage.references), settings, evaluator())
+        atomic_write_text(run_dir / "references.json", json.dumps(references, indent=2))
+        members = _family(stage, settings, records, evaluator, run_dir) if stage.top_k.k > 0 else []
+        plot_rewards(records, run_dir / "report" / "rewards.png")
+        plot_pareto(records, references, members, run_dir / "report" / "pareto.png")
+        summary = {
+            "stage": "search",
+            "policy": settings.policy,
+            "evaluations": len(records),
+            "space_size": space.size,
+            "best": {k: v for k, v in max(records, key=lambda r: r["reward"]).items() if k != "stages"},
+            "family": [
+                {k: m[k] for k in ("name", "multiple", "macs", "params", "accuracy")} for m in members
+            ],
+        }
+        atomic_write_text(run_dir / "summary.json", json.dumps(summary, indent=2))
+    print(
+        f"search: {len(records)} architectures, best {summary['best']['arch']} (reward "
+        f"{summary['best']['reward']:.4f}); report in {run_dir / 'report'}"
+    )
+    return run_dir
+
+
+def _family(
+    stage: DictConfig,
+    settings: SearchSettings,
+    records: list[dict[str, Any]],
+    evaluator: Callable[..., ProxyEvaluator],
+    run_dir: Path,
+) -> list[dict[str, Any]]:
+    """Top-k retrained longer (``top_k.json``), the winner scaled (``family/``); the family's members."""
+    top = retrain_top_k(
+        records,
+        stage.top_k.k,
+        evaluator(stage.top_k.steps),
+        settings.seed,
+        settings.target_macs,
+        settings.exponent,
+    )
+    atomic_write_text(run_dir / "top_k.json", json.dumps(top, indent=2))
+    winner = top[0]
+    members = [
+        {"name": stage.scaling.prefix, "multiple": 1.0}
+        | {k: winner[k] for k in ("macs", "params", "accuracy", "stages")}
+    ]
+    scaled = scale_family(
+        metanet_cfg_from_dict(winner["stages"]),
+        winner["macs"],
+        list(stage.scaling.multiples),
+        list(stage.scaling.depth_coefs),
+        settings.img_size,
+        evaluator(stage.scaling.steps),
+        evaluator(),
+        settings.seed,
+    )
+    members += [{"name": f"{stage.scaling.prefix}_x{m['multiple']:g}", **m} for m in scaled]
+    write_family(members, run_dir / "family", settings.img_size)
+    return members
+
+
+def _references(
+    names: list[str], settings: SearchSettings, evaluator: ProxyEvaluator
+) -> list[dict[str, Any]]:
+    cfgs = [metanet_cfgs[name] for name in names]
+    out: list[dict[str, Any]] = [{} for _ in names]
+    for i, result in evaluator.evaluate(cfgs, [settings.seed] * len(cfgs)):
+        macs = profile_metanet(cfgs[i], settings.img_size).macs
+        out[i] = {
+            "name": names[i],
+            "macs": macs,
+            "accuracy": result.accuracy,
+            "reward": mnas_reward(result.accuracy, macs, settings.target_macs, settings.exponent),
+        }
+    return out
