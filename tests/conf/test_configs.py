@@ -134,7 +134,18 @@ def test_model_list_is_complete() -> None:
 
 def test_stages_form_a_chain_from_scratch() -> None:
     stages = {name: OmegaConf.load(CONF / "stage" / f"{name}.yaml") for name in options_of("stage")}
-    assert set(stages) == {"upa", "upa_g", "upa_l", "upe_c", "upe_d", "upe_s", "upe", "upa_upe", "upg"}
+    assert set(stages) == {
+        "upa",
+        "upa_g",
+        "upa_l",
+        "upe_c",
+        "upe_d",
+        "upe_s",
+        "upe",
+        "upa_upe",
+        "upg",
+        "search",
+    }
 
     def roots(name: str, seen: tuple[str, ...] = ()) -> set[str]:
         assert name not in seen, f"init_from cycle through {name}"
@@ -146,7 +157,7 @@ def test_stages_form_a_chain_from_scratch() -> None:
 
     for name, stage in stages.items():
         assert stage.name == name and stage.paper_section and stage.description
-        assert roots(name) <= {"upa", "upa_g", "upa_upe"}
+        assert roots(name) <= {"upa", "upa_g", "upa_upe", "search"}  # search makes architectures, no hand-over
     assert stages["upa"].init_from is None and stages["upa_g"].init_from is None
 
 

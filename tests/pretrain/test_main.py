@@ -19,7 +19,18 @@ PENDING = {"upg": "7"}
 
 def test_every_stage_config_is_pending_or_runs() -> None:
     stages = {path.stem for path in (config_dir() / "stage").glob("*.yaml")}
-    assert stages == {"upa", "upa_g", "upa_l", "upe_c", "upe_d", "upe_s", "upe", "upa_upe", *PENDING}
+    assert stages == {
+        "upa",
+        "upa_g",
+        "upa_l",
+        "upe_c",
+        "upe_d",
+        "upe_s",
+        "upe",
+        "upa_upe",
+        "search",
+        *PENDING,
+    }
 
 
 @pytest.mark.parametrize("stage", sorted(PENDING))

@@ -1,4 +1,4 @@
-"""``python -m intern_arch list|profile|zoo``: the model family from the command line."""
+"""``python -m intern_arch list|profile|zoo|install``: the model family from the command line."""
 
 import argparse
 import sys
@@ -55,6 +55,17 @@ def cmd_zoo(args: argparse.Namespace) -> None:
         )
 
 
+def cmd_install(args: argparse.Namespace) -> None:
+    """Write a searched family member as a named model config."""
+    from .search.install import install_model_config
+
+    try:
+        path = install_model_config(args.member, args.name, args.conf_dir, force=args.force)
+    except (OSError, ValueError) as err:
+        raise SystemExit(f"python -m intern_arch install: {err}") from None
+    print(f"wrote {path}: use it as model={args.name}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m intern_arch", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -68,6 +79,16 @@ def main(argv: list[str] | None = None) -> int:
     zoo.add_argument("--img-size", type=int, default=64)
     zoo.add_argument("--all", action="store_true", help="also step models over 200M parameters on the CPU")
     zoo.set_defaults(func=cmd_zoo)
+    install = sub.add_parser(
+        "install", help="a searched family member (family/<name>.json) as conf/model/<name>"
+    )
+    install.add_argument("member", help="a family/<name>.json of a stage=search run")
+    install.add_argument("--name", required=True, help="the model config's name (model=<name>)")
+    install.add_argument(
+        "--conf-dir", default="conf/model", help="where model configs live (default conf/model)"
+    )
+    install.add_argument("--force", action="store_true", help="replace an existing config of that name")
+    install.set_defaults(func=cmd_install)
     args = parser.parse_args(argv)
     args.func(args)
     return 0

@@ -36,6 +36,7 @@ from intern_pretrain.app.lock import run_folder_lock
 from intern_pretrain.search import (
     ProxyEvaluator,
     ProxySettings,
+    ScalingSettings,
     SearchSettings,
     load_proxy_data,
     plot_pareto,
@@ -75,7 +76,7 @@ def run_search_stage(cfg: DictConfig) -> Path:
         atomic_write_text(run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
         space = SearchSpace.from_config(_plain(stage.space))
         settings = SearchSettings(**_plain(stage.search))
-        load = _proxy_loader(stage.proxy.data, cfg.paths.root_dir)
+        load = _proxy_loader(stage.proxy.data, cfg.paths.root_dir, settings.img_size)
 
         def evaluator(steps: int | None = None) -> ProxyEvaluator:
             train = _plain(stage.proxy.train) | ({"steps": steps} if steps else {})
@@ -123,21 +124,20 @@ def _family(
     )
     atomic_write_text(run_dir / "top_k.json", json.dumps(top, indent=2))
     winner = top[0]
+    scaling = ScalingSettings(**_plain(stage.scaling))
     members = [
-        {"name": stage.scaling.prefix, "multiple": 1.0}
+        {"name": scaling.prefix, "multiple": 1.0}
         | {k: winner[k] for k in ("macs", "params", "accuracy", "stages")}
     ]
-    scaled = scale_family(
+    members += scale_family(
         metanet_cfg_from_dict(winner["stages"]),
         winner["macs"],
-        list(stage.scaling.multiples),
-        list(stage.scaling.depth_coefs),
+        scaling,
         settings.img_size,
-        evaluator(stage.scaling.steps),
+        evaluator(scaling.steps),
         evaluator(),
         settings.seed,
     )
-    members += [{"name": f"{stage.scaling.prefix}_x{m['multiple']:g}", **m} for m in scaled]
     write_family(members, run_dir / "family", settings.img_size)
     return members
 

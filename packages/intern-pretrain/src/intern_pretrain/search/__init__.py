@@ -3,7 +3,7 @@
 The space, controller, PPO and reward are intern-arch's (``intern_arch.search``)."""
 
 from .evaluator import ProxyEvaluator
-from .family import retrain_top_k, scale_family, top_k, write_family
+from .family import ScalingSettings, retrain_top_k, scale_family, top_k, write_family
 from .loop import POLICIES, SearchSettings, read_log, run_search
 from .proxy import ProxyData, ProxyResult, ProxySettings, load_proxy_data, proxy_key, train_proxy
 from .report import pareto_front, plot_pareto, plot_rewards
@@ -14,6 +14,7 @@ __all__ = [
     "ProxyEvaluator",
     "ProxyResult",
     "ProxySettings",
+    "ScalingSettings",
     "SearchSettings",
     "load_proxy_data",
     "pareto_front",

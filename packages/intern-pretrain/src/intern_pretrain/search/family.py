@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ from intern_arch.search.install import model_config
 from intern_data.io import atomic_write_text
 from intern_pretrain.search.evaluator import ProxyEvaluator
 
-__all__ = ["retrain_top_k", "scale_family", "top_k", "write_family"]
+__all__ = ["ScalingSettings", "retrain_top_k", "scale_family", "top_k", "write_family"]
 
 
 def top_k(records: Sequence[dict[str, Any]], k: int) -> list[dict[str, Any]]:
@@ -53,11 +54,22 @@ def retrain_top_k(
     return sorted(out, key=lambda r: -r["retrained_reward"])
 
 
+@dataclass(frozen=True)
+class ScalingSettings:
+    """The scaling search: MACs multiples of the winner, depth coefficients tried for each, the
+    short training budget that ranks them, the width fit's bisection steps, the family's name."""
+
+    multiples: tuple[float, ...] = (2.0, 4.0)
+    depth_coefs: tuple[float, ...] = (1.0, 1.5, 2.0)
+    steps: int = 60
+    fit_steps: int = 12
+    prefix: str = "searched"
+
+
 def scale_family(
     base: MetaNetCfg,
     base_macs: int,
-    multiples: Sequence[float],
-    depth_coefs: Sequence[float],
+    scaling: ScalingSettings,
     img_size: int,
     evaluator: ProxyEvaluator,
     scorer: ProxyEvaluator,
@@ -67,8 +79,11 @@ def scale_family(
     (``evaluator``) converges fastest, then scored by ``scorer`` (the search's proxy, so its accuracy
     compares with the sampled architectures')."""
     family = []
-    for multiple in multiples:
-        candidates = [fit_width(base, d, base_macs * multiple, img_size) for d in depth_coefs]
+    for multiple in scaling.multiples:
+        candidates = [
+            fit_width(base, d, base_macs * multiple, img_size, steps=scaling.fit_steps)
+            for d in scaling.depth_coefs
+        ]
         results = dict(evaluator.evaluate([c.cfg for c in candidates], [seed] * len(candidates)))
         tried = [
             {
@@ -84,6 +99,7 @@ def scale_family(
         pick = min(range(len(candidates)), key=lambda i: tried[i]["train_loss"])
         family.append(
             {
+                "name": f"{scaling.prefix}_x{multiple:g}",
                 "multiple": multiple,
                 **tried[pick],
                 "candidates": tried,
