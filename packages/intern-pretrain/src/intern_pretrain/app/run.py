@@ -61,7 +61,7 @@ from intern_pretrain.app.stages import (
 from intern_pretrain.core import StageConfigError, StageData, StageModule
 from intern_transfer.runs import ResumableCSVLogger, checkpoint_problem, newest_checkpoint
 
-__all__ = ["run_stage"]
+__all__ = ["run_stage", "write_resolved_config"]
 
 log = logging.getLogger(__name__)
 
@@ -127,9 +127,7 @@ def run_phase(
     cfg = phase_config(cfg, phase)
     run_dir = phase.run_dir
     run_dir.mkdir(parents=True, exist_ok=True)
-    resolved = {k: OmegaConf.to_container(v, resolve=True) if OmegaConf.is_config(v) else v
-                for k, v in cfg.items() if k != "hydra"}  # fmt: skip
-    atomic_write_text(run_dir / "config.yaml", yaml.safe_dump(resolved, sort_keys=False))
+    write_resolved_config(cfg, run_dir)
     L.seed_everything(int(cfg.seed), workers=True, verbose=False)
 
     parent = load_handover(init_from) if init_from is not None else None
@@ -199,6 +197,13 @@ def _named_sources(settings: DictConfig, root_dir: str) -> tuple[DictConfig, dic
     overrides = OmegaConf.to_container(given, resolve=True) if given is not None else {}
     overrides = {k: v for k, v in overrides.items() if v is not None}
     return settings, {"sources": source_configs(names, root_dir, overrides)}
+
+
+def write_resolved_config(cfg: DictConfig, run_dir: Path) -> None:
+    """``<run_dir>/config.yaml``: the app config resolved, without Hydra's own node."""
+    resolved = {k: OmegaConf.to_container(v, resolve=True) if OmegaConf.is_config(v) else v
+                for k, v in cfg.items() if k != "hydra"}  # fmt: skip
+    atomic_write_text(run_dir / "config.yaml", yaml.safe_dump(resolved, sort_keys=False))
 
 
 def _trainer(cfg: DictConfig, resume_step: int) -> L.Trainer:

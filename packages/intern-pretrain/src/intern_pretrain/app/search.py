@@ -33,6 +33,7 @@ from intern_arch.search import PPOSettings, SearchSpace, mnas_reward
 from intern_data.io import atomic_write_text
 from intern_data.world import get_dataset, world_shards
 from intern_pretrain.app.lock import run_folder_lock
+from intern_pretrain.app.run import write_resolved_config
 from intern_pretrain.search import (
     ProxyEvaluator,
     ProxySettings,
@@ -54,14 +55,15 @@ def _plain(node: Any) -> Any:
     return OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else node
 
 
-def _proxy_loader(data: DictConfig, root_dir: str) -> functools.partial:
-    """A picklable loader of the proxy data (world shards made here, once, before any worker)."""
+def _proxy_loader(data: DictConfig, root_dir: str, img_size: int) -> functools.partial:
+    """A picklable loader of the proxy data (world shards made here at ``img_size``, once, before any
+    worker process starts)."""
     if data.shards:
         folder, num_classes = Path(data.shards), data.get("num_classes")
     else:
-        folder = world_shards(
-            data.world, Path(root_dir) / "cache" / "world", [data.train_split, data.val_split]
-        )
+        splits = [data.train_split, data.val_split]
+        cache = Path(root_dir) / "cache" / "world"
+        folder = world_shards(data.world, cache, splits, img_size=img_size, sizes=_plain(data.sizes))
         num_classes = len(get_dataset(data.world).label_space)
     return functools.partial(load_proxy_data, folder, data.train_split, data.val_split, num_classes)
 
@@ -73,7 +75,7 @@ def run_search_stage(cfg: DictConfig) -> Path:
     run_dir = Path(cfg.paths.output_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     with run_folder_lock(run_dir):
-        atomic_write_text(run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
+        write_resolved_config(cfg, run_dir)
         space = SearchSpace.from_config(_plain(stage.space))
         settings = SearchSettings(**_plain(stage.search))
         load = _proxy_loader(stage.proxy.data, cfg.paths.root_dir, settings.img_size)
