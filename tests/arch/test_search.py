@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 import torch
-import yaml
 from hydra.utils import instantiate
+from omegaconf import OmegaConf
 
 import intern_arch
 from intern_arch.models.metanet import metanet_cfg_from_dict, metanet_cfgs
@@ -153,7 +153,7 @@ def test_an_installed_member_builds_through_its_model_config(tmp_path: Path) -> 
     member = tmp_path / "searched.json"
     member.write_text(json.dumps({"name": "searched", "img_size": 32, "stages": cfg.as_dict()}))
     path = install_model_config(member, "mine", tmp_path / "model")
-    model = instantiate(yaml.safe_load(path.read_text())["backbone"])
+    model = instantiate(OmegaConf.load(path).backbone)  # as Hydra reads it
     assert model.cfg == cfg and model.pretrained_cfg["architecture"] == "metanet"
     with pytest.raises(FileExistsError, match="--force"):
         install_model_config(member, "mine", tmp_path / "model")

@@ -157,7 +157,7 @@ def test_stages_form_a_chain_from_scratch() -> None:
 
     for name, stage in stages.items():
         assert stage.name == name and stage.paper_section and stage.description
-        assert roots(name) <= {"upa", "upa_g", "upa_upe", "search"}  # search makes architectures, no hand-over
+        assert roots(name) <= {"upa", "upa_g", "upa_upe", "search"}  # search: architectures, no hand-over
     assert stages["upa"].init_from is None and stages["upa_g"].init_from is None
 
 

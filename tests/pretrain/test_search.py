@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 import torch
-import yaml
 from hydra.utils import instantiate
+from omegaconf import OmegaConf
 
 import intern_pretrain.search.evaluator as evaluator_module
 from intern_app import AppError
@@ -151,7 +151,7 @@ def test_the_app_searches_retrains_scales_and_writes_the_family(
     assert (tmp_path / "report" / "rewards.png").stat().st_size and (
         tmp_path / "report" / "pareto.png"
     ).is_file()
-    model = instantiate(yaml.safe_load((tmp_path / "family" / "searched_x2.yaml").read_text())["backbone"])
+    model = instantiate(OmegaConf.load(tmp_path / "family" / "searched_x2.yaml").backbone)
     assert model.eval()(torch.randn(1, 3, 32, 32)).shape == (1, 1000)
 
 

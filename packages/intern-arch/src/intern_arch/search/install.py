@@ -10,8 +10,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import yaml
-
 from ..models.metanet import MetaNetCfg, metanet_cfg_from_dict
 
 __all__ = ["install_model_config", "model_config"]
@@ -31,9 +29,9 @@ def model_config(name: str, cfg: MetaNetCfg, img_size: int, drop_path_rate: floa
         "img_size": img_size,
         "source": cfg.source,
     }
-    return f"# {name}: a searched MetaNet (python -m intern_pretrain stage=search)\n" + yaml.safe_dump(
-        config, sort_keys=False
-    )
+    # JSON is YAML (flow style): Hydra reads it, and intern-arch needs no YAML library to write it.
+    header = f"# {name}: a searched MetaNet (python -m intern_pretrain stage=search)"
+    return f"{header}\n{json.dumps(config, indent=2)}\n"
 
 
 def install_model_config(member: str | Path, name: str, conf_dir: str | Path, force: bool = False) -> Path:
