@@ -178,17 +178,25 @@ DOWNA_NOTE = (
     "Up-A run saw 800 steps; every method chooses on the same validation carve-out of the regime."
 )
 
-# GV-A search (paper 4.3): both arms score 48 architectures of the tiny CPU space (conf/stage/search.yaml,
-# but 100 proxy steps of 32 instead of 150: a proxy run of the space's attention-heavy networks takes
-# 20-170 s on one core, and 150 steps x 192 runs would not fit the run's 90 minutes), on world_cls_fine
-# at 64 px scored on its val split, MnasNet's reward at 20M MACs; the controller arm also retrains its top
-# 3 (300 steps) and scales the winner (x2, x4). A row's number is read from the runs' logs.
-SEARCH_BUDGET = ("stage=search", "stage.proxy.train.steps=100", "stage.top_k.steps=300")
+# GV-A search (paper 4.3): both arms score 32 architectures of the tiny CPU space (conf/stage/search.yaml)
+# with 100 proxy steps of 32 on world_cls_fine at 64 px, scored on its val split, MnasNet's reward at 20M
+# MACs; the controller arm also retrains its top 3 (200 steps) and scales the winner (x2, x4; depth x1 or
+# x2, 40-step runs). The issue asked for 48 architectures per arm and 150 steps: a proxy run of the
+# space's attention-heavy networks takes 20-170 s on one core, and 2 seeds x 2 arms x 48 x 150 steps
+# would take about 2.5 hours here, not 90 minutes. A row's number is read from the runs' logs.
+SEARCH_BUDGET = (
+    "stage=search",
+    "stage.search.evaluations=32",
+    "stage.proxy.train.steps=100",
+    "stage.top_k.steps=200",
+    "stage.scaling.depth_coefs=[1.0,2.0]",
+    "stage.scaling.steps=40",
+)
 SEARCH_CONTROLLER = Pretrain("search_controller", (*SEARCH_BUDGET, "stage.search.policy=controller"))
 SEARCH_RANDOM = Pretrain(
     "search_random", (*SEARCH_BUDGET, "stage.search.policy=random", "stage.top_k.k=0", "stage.references=[]")
 )
-SEARCH_TASK = Task("world_cls_fine (proxy)", (), "reward", "GV-A search, 48 architectures per arm")
+SEARCH_TASK = Task("world_cls_fine (proxy)", (), "reward", "GV-A search, 32 architectures per arm")
 
 
 @dataclass(frozen=True)
@@ -199,7 +207,7 @@ class SearchRow(Row):
 
 
 SEARCH_NOTE = (
-    "48 evaluations per arm (the paper: thousands), 12 controller updates of 4; 100 proxy steps of 32 "
+    "32 evaluations per arm (the paper: thousands), 8 controller updates of 4; 100 proxy steps of 32 "
     "(0.8 epoch of 4,000 images; the paper: 5 ImageNet epochs)."
 )
 
