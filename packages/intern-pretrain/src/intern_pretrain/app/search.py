@@ -78,6 +78,11 @@ def run_search_stage(cfg: DictConfig) -> Path:
         write_resolved_config(cfg, run_dir)
         space = SearchSpace.from_config(_plain(stage.space))
         settings = SearchSettings(**_plain(stage.search))
+        print(
+            f"search space: {space.size:.3g} architectures ({space.num_stages} stages x "
+            f"{space.size ** (1 / space.num_stages):.0f} choices); {settings.evaluations} evaluated, "
+            f"policy {settings.policy}"
+        )
         load = _proxy_loader(stage.proxy.data, cfg.paths.root_dir, settings.img_size)
 
         def evaluator(steps: int | None = None) -> ProxyEvaluator:

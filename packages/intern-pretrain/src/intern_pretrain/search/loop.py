@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,8 @@ from intern_pretrain.search.evaluator import ProxyEvaluator
 __all__ = ["POLICIES", "SearchSettings", "read_log", "run_search"]
 
 POLICIES = ("controller", "random")
+log = logging.getLogger(__name__)
+
 LOG_NAME = "search_log.jsonl"
 STATE_NAME = "search_state.pt"
 
@@ -190,4 +193,9 @@ def _evaluate_batch(
         }
         _append(run_dir, record)
         done[record["index"]] = record
+        log.info(
+            "[%d/%d] %s: %.1fM MACs, accuracy %.3f, reward %.4f (%.0f s)",
+            record["index"] + 1, settings.evaluations, record["arch"], record["macs"] / 1e6,
+            record["accuracy"], record["reward"], record["seconds"],
+        )  # fmt: skip
     return [done[first + i] for i in range(len(archs))]
