@@ -162,3 +162,18 @@ def test_the_app_names_the_bad_space_field_in_one_line(
     with pytest.raises(AppError, match="field 'expansions' needs at least one choice") as raised:
         main(cfg)
     assert "\n" not in str(raised.value)
+
+
+@pytest.mark.slow  # two spawned processes import torch and the packages: about 20 s here
+def test_parallel_workers_give_the_sequential_results(tmp_path: Path) -> None:
+    """Two spawned proxy processes score each architecture as this process does, bit for bit."""
+    archs = [SPACE.metanet_cfg(SPACE.decode([0] * 24)), SPACE.metanet_cfg(SPACE.decode([1] * 24))]
+    one = ProxyEvaluator(tiny_proxy_data, PROXY, tmp_path / "one")
+    two = ProxyEvaluator(tiny_proxy_data, PROXY, tmp_path / "two", workers=2)
+    sequential = dict(one.evaluate(archs, [0, 0]))
+    parallel = dict(two.evaluate(archs, [0, 0]))
+    assert {i: r.accuracy for i, r in parallel.items()} == {i: r.accuracy for i, r in sequential.items()}
+    assert {i: r.train_loss for i, r in parallel.items()} == {i: r.train_loss for i, r in sequential.items()}
+    assert two.trained == 2 and sorted(p.name for p in (tmp_path / "two").iterdir()) == sorted(
+        p.name for p in (tmp_path / "one").iterdir()
+    )
