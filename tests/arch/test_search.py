@@ -157,3 +157,15 @@ def test_an_installed_member_builds_through_its_model_config(tmp_path: Path) -> 
     assert model.cfg == cfg and model.pretrained_cfg["architecture"] == "metanet"
     with pytest.raises(FileExistsError, match="--force"):
         install_model_config(member, "mine", tmp_path / "model")
+
+
+def test_a_registered_variant_is_listed_built_and_refused_twice() -> None:
+    from intern_arch.models.metanet import register_metanet
+
+    cfg = SPACE.metanet_cfg(_extremes()[1])
+    register_metanet("searched_test_variant", cfg, input_size=32)
+    assert "searched_test_variant" in intern_arch.list_models()
+    model = intern_arch.create_model("searched_test_variant", num_classes=2)
+    assert model.cfg == cfg and model.pretrained_cfg["input_size"] == (3, 32, 32)
+    with pytest.raises(ValueError, match="already registered"):
+        register_metanet("searched_test_variant", cfg)
