@@ -29,7 +29,7 @@ fi
 .venv/bin/python -m pip install --upgrade pip
 .venv/bin/python -m pip install torch==2.14.1 torchvision==0.29.1
 .venv/bin/python -m pip install \
-    -e packages/intern-app \
+    -e "packages/intern-app[slurm]" \
     -e "packages/intern-arch[text]" \
     -e "packages/intern-data[app]" \
     -e packages/intern-transfer \

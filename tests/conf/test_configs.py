@@ -162,6 +162,34 @@ def test_stages_form_a_chain_from_scratch() -> None:
 
 
 @pytest.mark.parametrize(
+    ("launcher_env", "nodes", "devices"),
+    [
+        ({}, 1, 1),
+        ({"GROUP_WORLD_SIZE": "2", "LOCAL_WORLD_SIZE": "4"}, 2, 4),  # torchrun --nnodes=2 --nproc-per-node=4
+        ({"SLURM_NNODES": "3", "SLURM_NTASKS_PER_NODE": "8"}, 3, 8),  # srun -N 3 --ntasks-per-node=8
+    ],
+)
+def test_multinode_takes_nodes_and_devices_from_the_launcher(
+    compose_app: Compose,
+    monkeypatch: pytest.MonkeyPatch,
+    launcher_env: dict[str, str],
+    nodes: int,
+    devices: int,
+) -> None:
+    for key in ("GROUP_WORLD_SIZE", "LOCAL_WORLD_SIZE", "SLURM_NNODES", "SLURM_NTASKS_PER_NODE"):
+        monkeypatch.delenv(key, raising=False)
+    for key, value in launcher_env.items():
+        monkeypatch.setenv(key, value)
+    trainer = compose_app("pretrain", ["trainer=multinode"]).trainer
+    assert (trainer.strategy, trainer.num_nodes, trainer.devices) == ("ddp", nodes, devices)
+
+
+def test_sweeps_go_to_slurm_through_submitit(compose_app: Compose) -> None:
+    cfg = compose_app("pretrain", ["hydra/launcher=submitit_slurm", "hydra.launcher.nodes=2"])
+    assert cfg.hydra.launcher._target_.endswith("SlurmLauncher") and cfg.hydra.launcher.nodes == 2
+
+
+@pytest.mark.parametrize(
     ("precision", "expected"), [("fp32", "32-true"), ("bf16", "bf16-mixed"), ("fp16", "16-mixed")]
 )
 def test_precision_sets_trainer_precision(compose_app: Compose, precision: str, expected: str) -> None:

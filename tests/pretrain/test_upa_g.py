@@ -8,9 +8,6 @@ import copy
 import csv
 import functools
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -21,8 +18,6 @@ from torch import Tensor, nn
 
 from intern_pretrain.core import MixedOptimizer
 from intern_transfer.schedules import warmup_cosine
-
-from .conftest import UPA_G_TINY
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 NO_VAL = "+trainer.limit_val_batches=0"
@@ -207,34 +202,6 @@ def test_init_from_names_the_field(tmp_path: Path) -> None:
     export.mkdir(parents=True)
     (export / "config.json").write_text("{}")
     assert resolve("upa_g") == export and resolve(None) is None
-
-
-# ----------------------------------------------------------------------------------- processes
-
-
-def run_app(
-    root: Path, run_dir: Path, *overrides: str, timeout: int = 300
-) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k != "INTERN_CONF_DIR"}
-    env.update(INTERN_ROOT=str(root), OMP_NUM_THREADS="1")
-    command = [sys.executable, "-m", "intern_pretrain", *UPA_G_TINY, *overrides, f"hydra.run.dir={run_dir}"]
-    result = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True, timeout=timeout)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return result
-
-
-@pytest.mark.dist
-def test_ddp_two_cpu_processes(intern_root: Path, tmp_path: Path) -> None:
-    run_dir = tmp_path / "run"
-    run_app(
-        intern_root,
-        run_dir,
-        "trainer=ddp_sim",
-        "+trainer.max_steps=2",
-        "stage.callbacks.probe.linear_probe=false",
-    )
-    assert load_ckpt(run_dir / "checkpoints" / "last.ckpt")["global_step"] == 2
-    assert json.loads((run_dir / "summary.json").read_text())["steps"] == 2
 
 
 # ----------------------------------------------------------------------------------- units
