@@ -4,6 +4,7 @@ evaluations, the proxy cache, the Pareto front, and ``stage=search`` end to end 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -155,11 +156,23 @@ def test_the_app_searches_retrains_scales_and_writes_the_family(
     assert model.eval()(torch.randn(1, 3, 32, 32)).shape == (1, 1000)
 
 
-def test_the_app_names_the_bad_space_field_in_one_line(
-    compose_app: Callable[..., Any], intern_root: Path
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("stage.space.expansions=[]", "field 'expansions' needs at least one choice"),
+        ("stage.search.policy=greedy", "stage.search: search policy 'greedy' is not one of"),
+        (
+            "+stage.ppo.gamma=0.9",
+            "stage.ppo: PPOSettings.__init__() got an unexpected keyword argument 'gamma'",
+        ),
+        ("stage.references=[r50]", "stage.references: ['r50'] are not MetaNet variants"),
+    ],
+)
+def test_the_app_names_the_bad_setting_in_one_line(
+    compose_app: Callable[..., Any], intern_root: Path, override: str, message: str
 ) -> None:
-    cfg = compose_app("pretrain", [*TINY_APP, "stage.space.expansions=[]", f"paths.root_dir={intern_root}"])
-    with pytest.raises(AppError, match="field 'expansions' needs at least one choice") as raised:
+    cfg = compose_app("pretrain", [*TINY_APP, override, f"paths.root_dir={intern_root}"])
+    with pytest.raises(AppError, match=re.escape(message)) as raised:
         main(cfg)
     assert "\n" not in str(raised.value)
 

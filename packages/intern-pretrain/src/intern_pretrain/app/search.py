@@ -22,7 +22,7 @@ import functools
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -34,6 +34,7 @@ from intern_data.io import atomic_write_text
 from intern_data.world import get_dataset, world_shards
 from intern_pretrain.app.lock import run_folder_lock
 from intern_pretrain.app.run import write_resolved_config
+from intern_pretrain.core import StageConfigError
 from intern_pretrain.search import (
     ProxyEvaluator,
     ProxySettings,
@@ -50,9 +51,27 @@ from intern_pretrain.search import (
 
 __all__ = ["run_search_stage"]
 
+T = TypeVar("T")
+
 
 def _plain(node: Any) -> Any:
     return OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else node
+
+
+def _settings(cls: type[T], node: DictConfig, field: str, **changes: Any) -> T:
+    """``cls`` from config ``node``; a wrong key or value fails in one line naming ``field``."""
+    try:
+        return cls(**(_plain(node) | changes))
+    except (TypeError, ValueError) as err:
+        raise StageConfigError(f"{field}: {err}") from None
+
+
+def _check_references(names: list[str]) -> None:
+    unknown = [name for name in names if name not in metanet_cfgs]
+    if unknown:
+        raise StageConfigError(
+            f"stage.references: {unknown} are not MetaNet variants; choose from {sorted(metanet_cfgs)}"
+        )
 
 
 def _proxy_loader(data: DictConfig, root_dir: str, img_size: int) -> functools.partial:
@@ -77,7 +96,11 @@ def run_search_stage(cfg: DictConfig) -> Path:
     with run_folder_lock(run_dir):
         write_resolved_config(cfg, run_dir)
         space = SearchSpace.from_config(_plain(stage.space))
-        settings = SearchSettings(**_plain(stage.search))
+        settings = _settings(SearchSettings, stage.search, "stage.search")
+        ppo = _settings(PPOSettings, stage.ppo, "stage.ppo")
+        scaling = _settings(ScalingSettings, stage.scaling, "stage.scaling")
+        _settings(ProxySettings, stage.proxy.train, "stage.proxy.train")
+        _check_references(list(stage.references))
         print(
             f"search space: {space.size:.3g} architectures ({space.num_stages} stages x "
             f"{space.size ** (1 / space.num_stages):.0f} choices); {settings.evaluations} evaluated, "
@@ -86,13 +109,15 @@ def run_search_stage(cfg: DictConfig) -> Path:
         load = _proxy_loader(stage.proxy.data, cfg.paths.root_dir, settings.img_size)
 
         def evaluator(steps: int | None = None) -> ProxyEvaluator:
-            train = _plain(stage.proxy.train) | ({"steps": steps} if steps else {})
-            return ProxyEvaluator(load, ProxySettings(**train), stage.proxy.cache_dir, stage.proxy.workers)
+            train = _settings(
+                ProxySettings, stage.proxy.train, "stage.proxy.train", **({"steps": steps} if steps else {})
+            )
+            return ProxyEvaluator(load, train, stage.proxy.cache_dir, stage.proxy.workers)
 
-        records = run_search(space, settings, PPOSettings(**_plain(stage.ppo)), evaluator(), run_dir)
+        records = run_search(space, settings, ppo, evaluator(), run_dir)
         references = _references(list(stage.references), settings, evaluator())
         atomic_write_text(run_dir / "references.json", json.dumps(references, indent=2))
-        members = _family(stage, settings, records, evaluator, run_dir) if stage.top_k.k > 0 else []
+        members = _family(stage, settings, scaling, records, evaluator, run_dir) if stage.top_k.k > 0 else []
         plot_rewards(records, run_dir / "report" / "rewards.png")
         plot_pareto(records, references, members, run_dir / "report" / "pareto.png")
         summary = {
@@ -116,6 +141,7 @@ def run_search_stage(cfg: DictConfig) -> Path:
 def _family(
     stage: DictConfig,
     settings: SearchSettings,
+    scaling: ScalingSettings,
     records: list[dict[str, Any]],
     evaluator: Callable[..., ProxyEvaluator],
     run_dir: Path,
@@ -131,7 +157,6 @@ def _family(
     )
     atomic_write_text(run_dir / "top_k.json", json.dumps(top, indent=2))
     winner = top[0]
-    scaling = ScalingSettings(**_plain(stage.scaling))
     members = [
         {"name": scaling.prefix, "multiple": 1.0}
         | {k: winner[k] for k in ("macs", "params", "accuracy", "stages")}
