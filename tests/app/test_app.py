@@ -45,7 +45,8 @@ def test_missing_config_dir_names_both_places(monkeypatch: pytest.MonkeyPatch, t
         (
             "pretrain",
             ["stage=upx"],
-            "unknown stage 'upx' (choose from: upa, upa_g, upa_l, upa_upe, upe, upe_c, upe_d, upe_s, upg)",
+            "unknown stage 'upx' (choose from: search, upa, upa_g, upa_l, upa_upe, upe, upe_c, upe_d, upe_s, "
+            "upg)",
         ),
         ("pretrain", ["+debug=fast"], "unknown debug 'fast' (choose from: default, fdr)"),
         (
