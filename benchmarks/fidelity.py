@@ -38,6 +38,7 @@ import yaml
 
 from intern_bench.results import load_results
 from intern_data.io import atomic_write_text, file_sha256
+from intern_pretrain.search import read_log
 
 REPO = Path(__file__).resolve().parents[1]
 MODEL = "mnb_test"
@@ -663,9 +664,9 @@ def describe_run(folder: Path) -> str:
 def search_values(row: SearchRow, ours: Path, theirs: Path) -> dict[str, tuple[float, float]]:
     """A search row's (model, baseline) per split, from the controller run ``ours`` and the random run
     ``theirs``: best rewards (x100), or each family member's accuracy against the random front's (%)."""
-    random_log = [json.loads(line) for line in (theirs / "search_log.jsonl").read_text().splitlines()]
+    random_log = read_log(theirs)
     if row.measure_key == "best_reward":
-        controller_log = [json.loads(line) for line in (ours / "search_log.jsonl").read_text().splitlines()]
+        controller_log = read_log(ours)
         best = [100 * max(r["reward"] for r in log) for log in (controller_log, random_log)]
         return {"best reward x100": (best[0], best[1])}
     family = json.loads((ours / "summary.json").read_text())["family"]

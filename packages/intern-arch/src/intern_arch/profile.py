@@ -59,11 +59,7 @@ def profile_model(name: str, img_size: int | None = None, training: bool = False
 
     with torch.device("meta"):
         model = create_model(name)
-    model.train(training)
-    size = img_size or model.pretrained_cfg["input_size"][-1]
-    flops = count_flops(model, size)
-    train_flops = count_flops(model, size, backward=True) if training else None
-    return ModelProfile(name, size, count_params(model), flops // 2, flops, train_flops)
+    return _profile(model, name, img_size or model.pretrained_cfg["input_size"][-1], training)
 
 
 def profile_metanet(cfg: MetaNetCfg, img_size: int, name: str = "metanet") -> ModelProfile:
@@ -72,6 +68,11 @@ def profile_metanet(cfg: MetaNetCfg, img_size: int, name: str = "metanet") -> Mo
 
     with torch.device("meta"):
         model = MetaNet(cfg)
-    model.eval()
+    return _profile(model, name, img_size, training=False)
+
+
+def _profile(model: nn.Module, name: str, img_size: int, training: bool) -> ModelProfile:
+    model.train(training)
     flops = count_flops(model, img_size)
-    return ModelProfile(name, img_size, count_params(model), flops // 2, flops)
+    train_flops = count_flops(model, img_size, backward=True) if training else None
+    return ModelProfile(name, img_size, count_params(model), flops // 2, flops, train_flops)

@@ -13,11 +13,6 @@ def intern_model(fn: Callable) -> Callable:
     return register_model(fn)
 
 
-def register_intern_name(name: str) -> None:
-    """List ``name`` among INTERN's models (its timm entry is registered by the caller)."""
-    _INTERN_MODELS.append(name)
-
-
 def list_models() -> list[str]:
     """Names of the models intern-arch provides."""
     return sorted(_INTERN_MODELS)

@@ -19,7 +19,7 @@ from torch.utils.checkpoint import checkpoint
 
 from ..layers import DownsampleTransformerBlock, FusedMBConv, MBConv, TransformerBlock
 from ._contract import PyramidMixin, pyramid_feature_info
-from ._registry import intern_model, register_intern_name
+from ._registry import intern_model
 
 BlockOp = Literal["mbconv", "fused", "mhsa", "lsa", "xca"]
 CONV_OPS = ("mbconv", "fused")
@@ -377,5 +377,4 @@ def register_metanet(name: str, cfg: MetaNetCfg, input_size: int = 224) -> Calla
     entry.__name__ = entry.__qualname__ = name
     entry.__module__ = __name__
     default_cfgs[name] = generate_default_cfgs({name: _cfg(input_size)})[name]
-    register_intern_name(name)
-    return register_model(entry)
+    return intern_model(entry)

@@ -24,12 +24,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+import torch
 from omegaconf import DictConfig, OmegaConf
 
 from intern_arch import metanet_cfgs
 from intern_arch.models.metanet import metanet_cfg_from_dict
 from intern_arch.profile import profile_metanet
-from intern_arch.search import PPOSettings, SearchSpace, mnas_reward
+from intern_arch.search import PPOSettings, SearchSpace
 from intern_data.io import atomic_write_text
 from intern_data.world import get_dataset, world_shards
 from intern_pretrain.app.lock import run_folder_lock
@@ -107,12 +108,13 @@ def run_search_stage(cfg: DictConfig) -> Path:
             f"policy {settings.policy}"
         )
         load = _proxy_loader(stage.proxy.data, cfg.paths.root_dir, settings.img_size)
+        devices = torch.cuda.device_count()  # proxy runs spread over the GPUs there are
 
         def evaluator(steps: int | None = None) -> ProxyEvaluator:
             train = _settings(
                 ProxySettings, stage.proxy.train, "stage.proxy.train", **({"steps": steps} if steps else {})
             )
-            return ProxyEvaluator(load, train, stage.proxy.cache_dir, stage.proxy.workers)
+            return ProxyEvaluator(load, train, stage.proxy.cache_dir, stage.proxy.workers, devices)
 
         records = run_search(space, settings, ppo, evaluator(), run_dir)
         references = _references(list(stage.references), settings, evaluator())
@@ -147,14 +149,7 @@ def _family(
     run_dir: Path,
 ) -> list[dict[str, Any]]:
     """Top-k retrained longer (``top_k.json``), the winner scaled (``family/``); the family's members."""
-    top = retrain_top_k(
-        records,
-        stage.top_k.k,
-        evaluator(stage.top_k.steps),
-        settings.seed,
-        settings.target_macs,
-        settings.exponent,
-    )
+    top = retrain_top_k(records, stage.top_k.k, evaluator(stage.top_k.steps), settings)
     atomic_write_text(run_dir / "top_k.json", json.dumps(top, indent=2))
     winner = top[0]
     members = [
@@ -185,6 +180,6 @@ def _references(
             "name": names[i],
             "macs": macs,
             "accuracy": result.accuracy,
-            "reward": mnas_reward(result.accuracy, macs, settings.target_macs, settings.exponent),
+            "reward": settings.reward(result.accuracy, macs),
         }
     return out

@@ -3,8 +3,8 @@
 A finished proxy run is a JSON file under the cache folder named by :func:`proxy_key` (architecture,
 settings, data and seed), written atomically, so a repeat costs nothing and a killed search loses at
 most the runs in flight. With ``workers > 1`` the runs go to a pool of spawned processes (each reads the
-proxy data once and uses one thread, or GPU ``i % devices`` when there are GPUs); results come back in
-the order asked.
+proxy data once and uses one thread, or GPU ``i % devices`` when there are GPUs); results come back as
+each run finishes, with the position it was asked at.
 """
 
 from __future__ import annotations

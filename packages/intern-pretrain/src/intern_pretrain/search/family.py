@@ -17,10 +17,11 @@ from typing import Any
 
 from intern_arch import MetaNetCfg
 from intern_arch.models.metanet import metanet_cfg_from_dict
-from intern_arch.search import fit_width, mnas_reward
+from intern_arch.search import fit_width
 from intern_arch.search.install import model_config
 from intern_data.io import atomic_write_text
 from intern_pretrain.search.evaluator import ProxyEvaluator
+from intern_pretrain.search.loop import SearchSettings
 
 __all__ = ["ScalingSettings", "retrain_top_k", "scale_family", "top_k", "write_family"]
 
@@ -35,21 +36,16 @@ def top_k(records: Sequence[dict[str, Any]], k: int) -> list[dict[str, Any]]:
 
 
 def retrain_top_k(
-    records: Sequence[dict[str, Any]],
-    k: int,
-    evaluator: ProxyEvaluator,
-    seed: int,
-    target_macs: float,
-    exponent: float,
+    records: Sequence[dict[str, Any]], k: int, evaluator: ProxyEvaluator, settings: SearchSettings
 ) -> list[dict[str, Any]]:
     """The top ``k`` retrained with ``evaluator``'s (longer) settings, best reward first."""
     chosen = top_k(records, k)
     cfgs = [metanet_cfg_from_dict(r["stages"]) for r in chosen]
     out = [dict(r) for r in chosen]
-    for i, result in evaluator.evaluate(cfgs, [seed] * len(cfgs)):
+    for i, result in evaluator.evaluate(cfgs, [settings.seed] * len(cfgs)):
         out[i].update(
             retrained_accuracy=result.accuracy,
-            retrained_reward=mnas_reward(result.accuracy, out[i]["macs"], target_macs, exponent),
+            retrained_reward=settings.reward(result.accuracy, out[i]["macs"]),
         )
     return sorted(out, key=lambda r: -r["retrained_reward"])
 
@@ -109,13 +105,10 @@ def scale_family(
     return family
 
 
-def write_family(members: Sequence[dict[str, Any]], folder: Path, img_size: int) -> list[Path]:
+def write_family(members: Sequence[dict[str, Any]], folder: Path, img_size: int) -> None:
     """Each member as ``<name>.json`` (its record) and ``<name>.yaml`` (a ``conf/model`` config)."""
-    paths = []
     for member in members:
         name = member["name"]
         cfg = metanet_cfg_from_dict(member["stages"])
         atomic_write_text(folder / f"{name}.json", json.dumps({**member, "img_size": img_size}, indent=2))
         atomic_write_text(folder / f"{name}.yaml", model_config(name, cfg, img_size))
-        paths.append(folder / f"{name}.yaml")
-    return paths

@@ -59,6 +59,10 @@ class SearchSettings:
                 f"search needs evaluations >= 1 and batch >= 1, got {self.evaluations}, {self.batch}"
             )
 
+    def reward(self, accuracy: float, macs: int) -> float:
+        """MnasNet's reward of an architecture at this search's target and exponent."""
+        return mnas_reward(accuracy, macs, self.target_macs, self.exponent)
+
 
 def read_log(run_dir: Path) -> list[dict[str, Any]]:
     """The search log's records in sampling order (a torn last line from a kill is dropped)."""
@@ -136,7 +140,7 @@ def run_search(
             n = min(settings.batch, settings.evaluations - len(records))
             tokens, log_probs = state.sample(settings.policy, n, space.vocab_sizes)
             state.pending = {
-                "update": state.ppo.updates,
+                "update": len(state.history),
                 "first": len(records),
                 "tokens": tokens,
                 "log_probs": log_probs,
@@ -149,14 +153,12 @@ def run_search(
             if settings.policy == "controller"
             else {}
         )
-        if settings.policy != "controller":
-            state.ppo.updates += 1
         state.history.append(
             {"update": state.pending["update"], "mean_reward": float(rewards.mean()), **stats}
         )
+        records = [*records[: state.pending["first"]], *batch]
         state.pending = None
         state.save(run_dir / STATE_NAME)
-        records = read_log(run_dir)
     return records
 
 
@@ -187,7 +189,7 @@ def _evaluate_batch(
             "params": profile.params,
             "accuracy": result.accuracy,
             "train_loss": result.train_loss,
-            "reward": mnas_reward(result.accuracy, profile.macs, settings.target_macs, settings.exponent),
+            "reward": settings.reward(result.accuracy, profile.macs),
             "seconds": result.seconds,
             "stages": cfgs[i].as_dict(),
         }

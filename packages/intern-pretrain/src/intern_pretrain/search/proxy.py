@@ -20,15 +20,14 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+from torchvision.transforms.v2.functional import normalize
 
 from intern_arch import MetaNet, MetaNetCfg
 from intern_data.shards import ShardDataset, load_index
+from intern_data.shards.transforms import IMAGENET_MEAN, IMAGENET_STD
 from intern_transfer.schedules import warmup_cosine
 
 __all__ = ["ProxyData", "ProxyResult", "ProxySettings", "load_proxy_data", "train_proxy"]
-
-_MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
-_STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
 
 
 @dataclass(frozen=True)
@@ -94,7 +93,7 @@ def load_proxy_data(
 
 
 def _normalise(images: Tensor) -> Tensor:
-    return (images.float() / 255.0 - _MEAN.to(images.device)) / _STD.to(images.device)
+    return normalize(images.float() / 255.0, IMAGENET_MEAN, IMAGENET_STD)
 
 
 def _accuracy(model: MetaNet, images: Tensor, labels: Tensor, batch_size: int, device: torch.device) -> float:
@@ -129,13 +128,13 @@ def train_proxy(
         images = data.train_images[take]
         images = torch.where(flip.view(-1, 1, 1, 1), images.flip(-1), images)
         loss = F.cross_entropy(model(_normalise(images.to(dev))), data.train_labels[take].to(dev))
-        if not math.isfinite(loss.item()):
+        losses.append(loss.item())
+        if not math.isfinite(losses[-1]):
             return ProxyResult(0.0, math.inf, time.perf_counter() - start)  # a diverged network scores 0
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
         schedule.step()
-        losses.append(loss.item())
     accuracy = _accuracy(model, data.val_images, data.val_labels, settings.eval_batch_size, dev)
     return ProxyResult(accuracy, sum(losses) / len(losses), time.perf_counter() - start)
 
