@@ -26,12 +26,22 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
-def measure(name: str, img_size: int, batch: int, steps: int, warmup: int, device: torch.device) -> dict:
-    """Images/s of training (AdamW step) and of inference for one model."""
+def measure(
+    name: str,
+    img_size: int,
+    batch: int,
+    steps: int,
+    warmup: int,
+    device: torch.device,
+    compiled: bool = False,
+) -> dict:
+    """Images/s of training (AdamW step) and of inference for one model (``compiled``: through
+    ``torch.compile``, compiled during the warm-up)."""
     kwargs = {"img_size": img_size} if name.startswith(("coatnet", "vit")) else {}
     model = timm.create_model(name, num_classes=1000, **kwargs)
     macs = count_flops(model.eval(), img_size) / 2
     model = model.to(device, memory_format=torch.channels_last)
+    run = torch.compile(model) if compiled else model
     amp = torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
     x = torch.randn(batch, 3, img_size, img_size, device=device).to(memory_format=torch.channels_last)
     y = torch.randint(0, 1000, (batch,), device=device)
@@ -39,14 +49,14 @@ def measure(name: str, img_size: int, batch: int, steps: int, warmup: int, devic
 
     def train_step() -> None:
         with amp:
-            loss = torch.nn.functional.cross_entropy(model(x), y)
+            loss = torch.nn.functional.cross_entropy(run(x), y)
         loss.backward()
         opt.step()
         opt.zero_grad(set_to_none=True)
 
     def infer_step() -> None:
         with amp, torch.no_grad():
-            model(x)
+            run(x)
 
     rates = {}
     for mode, step in (("train", train_step), ("infer", infer_step)):
@@ -59,7 +69,7 @@ def measure(name: str, img_size: int, batch: int, steps: int, warmup: int, devic
             step()
         _sync(device)
         rates[mode] = batch * steps / (time.perf_counter() - start)
-    return {"model": name, "gmacs": macs / 1e9, **rates}
+    return {"model": name, "compiled": compiled, "gmacs": macs / 1e9, **rates}
 
 
 def main() -> None:

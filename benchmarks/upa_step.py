@@ -109,6 +109,25 @@ def samples_per_s(variant: Variant, batch: dict[str, Any], steps: int) -> float:
     return steps * len(batch["text"]) / (time.perf_counter() - start)
 
 
+def warm_variants(
+    model: str, img_size: int, batch_size: int, device: torch.device, bf16: bool, warmup: int
+) -> tuple[list[Variant], dict[str, Any]]:
+    """Full Up-A-G and plain CLIP on the same model, BPE and batch (on ``device``), each stepped
+    ``warmup`` times."""
+    full = stage_config(img_size, clip=False)
+    batch, captions = make_batch(full, batch_size, img_size, seed=0)
+    tokenizer = train_tokenizer(captions, vocab_size=int(full.data.vocab_size))
+    batch = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+    variants = [
+        Variant("full Up-A-G", model, full, tokenizer, device, bf16),
+        Variant("plain CLIP", model, stage_config(img_size, clip=True), tokenizer, device, bf16),
+    ]
+    for variant in variants:
+        for _ in range(warmup):
+            variant.step(batch)
+    return variants, batch
+
+
 def image_tower_flops(model: str, img_size: int) -> int:
     """Forward + backward FLOPs of the backbone on one image view (counted on the meta device)."""
     with torch.device("meta"):
@@ -135,18 +154,8 @@ def main() -> None:
     warnings.filterwarnings("ignore", message=".*self.log.*")
     device = torch.device(args.device)
 
-    full = stage_config(args.img_size, clip=False)
-    batch, captions = make_batch(full, args.batch, args.img_size, seed=0)
-    tokenizer = train_tokenizer(captions, vocab_size=int(full.data.vocab_size))
-    batch = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
-    bf16 = args.precision == "bf16"
-    variants = [
-        Variant("full Up-A-G", args.model, full, tokenizer, device, bf16),
-        Variant("plain CLIP", args.model, stage_config(args.img_size, clip=True), tokenizer, device, bf16),
-    ]
-    for variant in variants:
-        for _ in range(args.warmup):
-            variant.step(batch)
+    variants, batch = warm_variants(args.model, args.img_size, args.batch, device, args.precision == "bf16",
+                                    args.warmup)  # fmt: skip
     rates: dict[str, list[float]] = {v.name: [] for v in variants}
     for _ in range(args.repeats):
         for variant in variants:

@@ -1,5 +1,7 @@
 """Every registered backbone honours the backbone contract and matches the paper's sizes."""
 
+import copy
+
 import pytest
 import timm
 import torch
@@ -90,21 +92,25 @@ def test_unknown_model_is_a_clear_error() -> None:
 
 @pytest.mark.parametrize("name", ["mnb_test", "r50"])
 def test_grad_checkpointing_matches_plain(name: str) -> None:
+    """Outputs, gradients and BatchNorm's running statistics (the recomputation records none) equal."""
     torch.manual_seed(0)
-    model = intern_arch.create_model(name, num_classes=5)
+    plain = intern_arch.create_model(name, num_classes=5)
     x = torch.randn(2, 3, SMALL, SMALL)
-    outputs, grads = [], []
+    outputs, grads, buffers = [], [], []
     for enable in (False, True):
+        model = copy.deepcopy(plain)
         model.set_grad_checkpointing(enable)
-        model.zero_grad()
         out = model(x)
         out.square().sum().backward()
         outputs.append(out.detach())
         grads.append({n: p.grad.clone() for n, p in model.named_parameters()})
+        buffers.append(dict(model.named_buffers()))
     torch.testing.assert_close(outputs[0], outputs[1])
     assert grads[0].keys() == grads[1].keys()
     for key in grads[0]:
         torch.testing.assert_close(grads[0][key], grads[1][key], msg=key)
+    for key in buffers[0]:
+        torch.testing.assert_close(buffers[0][key], buffers[1][key], msg=key)
 
 
 def test_drop_path_is_off_in_eval() -> None:

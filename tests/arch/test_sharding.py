@@ -1,6 +1,7 @@
 """FSDP2 on two CPU processes (gloo): the sharded step's loss and gathered gradients equal one process's on
-the whole batch, with per-block activation checkpointing on; a sharded checkpoint saved and loaded into a
-fresh sharded model gives the same weights; the gathered state exports as an ordinary hand-over folder."""
+the whole batch, with per-block activation checkpointing on, and so do the stepped model's features taken
+outside its forward (``unsharded``); a sharded checkpoint saved and loaded into a fresh sharded model
+gives the same weights; the gathered state exports as an ordinary hand-over folder."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ import torch.nn.functional as F
 from torch.distributed.checkpoint.state_dict import get_model_state_dict, set_model_state_dict
 
 import intern_arch
-from intern_arch.sharding import full_state_dict, shard_model, sharded_blocks
+from intern_arch.sharding import full_state_dict, shard_model, sharded_blocks, unsharded
 
 pytestmark = pytest.mark.dist
 
@@ -50,6 +51,8 @@ def _rank(rank: int, init: str, out: str) -> None:
     dist.all_reduce(loss)
     grads = {name: p.grad.full_tensor() for name, p in model.named_parameters()}
     torch.optim.SGD(model.parameters(), lr=0.1).step()
+    with torch.no_grad(), unsharded(model):  # a part called outside forward, as an evaluation callback does
+        features = model.forward_head(model.forward_features(x), pre_logits=True)
     stepped = full_state_dict(model)
     dcp.save({"model": get_model_state_dict(model)}, checkpoint_id=f"{out}/sharded")
     fresh = shard_model(intern_arch.create_model("mnb_test", num_classes=4))
@@ -62,7 +65,13 @@ def _rank(rank: int, init: str, out: str) -> None:
         plain.load_state_dict(stepped)
         intern_arch.save_pretrained(plain, f"{out}/export")
         torch.save(
-            {"loss": loss / WORLD, "grads": grads, "stepped": stepped, "reloaded": reloaded},
+            {
+                "loss": loss / WORLD,
+                "grads": grads,
+                "stepped": stepped,
+                "reloaded": reloaded,
+                "features": features,
+            },
             f"{out}/rank0.pt",
         )
     dist.destroy_process_group()
@@ -92,8 +101,11 @@ def test_two_sharded_ranks_match_one_process_and_export_a_handover(tmp_path: Pat
     loss = _step(model, x, y)
     grads = {name: p.grad.clone() for name, p in model.named_parameters()}
     torch.optim.SGD(model.parameters(), lr=0.1).step()
+    with torch.no_grad():
+        features = model.forward_head(model.forward_features(x), pre_logits=True)
     _spawn(tmp_path)
     sharded = torch.load(tmp_path / "rank0.pt", weights_only=True)
+    torch.testing.assert_close(sharded["features"], features, rtol=0, atol=1e-6)
     torch.testing.assert_close(sharded["loss"], loss, rtol=0, atol=1e-6)
     assert grads.keys() == sharded["grads"].keys()
     for name, grad in grads.items():

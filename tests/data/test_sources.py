@@ -87,6 +87,8 @@ def test_datamodule_follows_the_task(tmp_path: Path) -> None:
     assert len(batch["targets"]) == 4 and "boxes" in batch["targets"][0]
     with pytest.raises(DataConfigError, match="data.task is 'video'"):
         build_datamodule({**data, "task": "video"}, tmp_path)
+    with pytest.raises(DataConfigError, match="data.batch_augment must be .* got True for task 'detection'"):
+        build_datamodule({**data, "batch_augment": True}, tmp_path)
 
 
 def test_world_categories_live_in_the_label_system() -> None:

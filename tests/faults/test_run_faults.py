@@ -26,6 +26,7 @@ from intern_pretrain.app.lock import run_folder_lock
 from intern_transfer.runs import (
     AtomicCheckpointIO,
     CheckpointWriteError,
+    checkpoint_meta,
     checkpoint_problem,
     newest_checkpoint,
 )
@@ -277,3 +278,20 @@ def test_tensorboard_drops_the_steps_a_resumed_run_logs_again(
     events = EventAccumulator(str(run_dir / "tensorboard"))
     events.Reload()
     assert [event.step for event in events.Scalars("train/loss")] == [0, 1, 2, 3, 4]
+
+
+def test_a_sharded_checkpoint_folder_counts_only_when_whole(tmp_path: Path) -> None:
+    """A sharded checkpoint is a folder; one missing its metadata (a kill while it was written elsewhere)
+    is reported and skipped, and the newest whole one is chosen by when its ``meta.pt`` was written."""
+    older, newer = tmp_path / "step.ckpt", tmp_path / "last.ckpt"
+    for folder, step in ((older, 2), (newer, 4)):
+        folder.mkdir()
+        (folder / ".metadata").write_bytes(b"dcp")
+        torch.save({"global_step": step, "epoch": 0}, folder / "meta.pt")
+    os.utime(older / "meta.pt", ns=(1, 1))
+    assert checkpoint_problem(newer) is None and checkpoint_meta(newer)["global_step"] == 4
+    (newer / ".metadata").unlink()
+    reports: list[str] = []
+    assert newest_checkpoint(tmp_path, report=reports.append) == older
+    assert checkpoint_problem(newer) == "a sharded checkpoint folder without .metadata"
+    assert len(reports) == 1 and "last.ckpt" in reports[0]

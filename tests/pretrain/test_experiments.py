@@ -33,6 +33,8 @@ def cpu_overrides(experiment: str) -> list[str]:
             overrides += [f"stage.{phase}data.source_overrides.sizes={{train:16,val:8}}"]
         else:
             overrides += [f"stage.{phase}data.batch_size=4", f"stage.{phase}data.samples_per_epoch=8"]
+        if data.get("num_workers"):  # a GPU recipe's workers: each a new interpreter, for a batch or two
+            overrides.append(f"stage.{phase}data.num_workers=0")
         if module.get("init_heads"):
             overrides.append(f"stage.{phase}module.init_heads=false")
         if phase and stage[phase[:-1]].get("init_from") is not None:

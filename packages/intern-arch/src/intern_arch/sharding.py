@@ -11,19 +11,23 @@ every weight's name.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+import contextlib
+from collections.abc import Collection, Iterator
 
 from torch import Tensor, nn
 from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
 from torch.distributed.device_mesh import DeviceMesh
-from torch.distributed.fsdp import fully_shard
+from torch.distributed.fsdp import FSDPModule, fully_shard, register_fsdp_forward_method
+from torch.distributed.tensor import DTensor
 
 __all__ = [
     "BLOCK_TYPES",
     "enable_activation_checkpointing",
     "full_state_dict",
+    "is_sharded",
     "shard_model",
     "sharded_blocks",
+    "unsharded",
 ]
 
 BLOCK_TYPES = frozenset(
@@ -67,9 +71,14 @@ def shard_model(
     block_types: Collection[str] = BLOCK_TYPES,
     activation_checkpointing: bool = False,
     reshard_after_forward: bool = True,
+    forward_methods: Collection[str] = (),
 ) -> nn.Module:
     """Shard ``model`` in place over ``mesh`` (default: every rank of the default process group): each
     block, then the model as a whole (which takes every parameter outside the blocks).
+
+    ``forward_methods``: methods of ``model`` that gather its own
+    parameters the way ``forward`` does (a LightningModule's ``training_step``, which Lightning calls
+    instead of ``forward``).
 
     Raises:
         ValueError: ``model`` has no block of ``block_types`` (sharding it whole would gather it whole).
@@ -82,7 +91,30 @@ def shard_model(
     for block in blocks:
         fully_shard(block, mesh=mesh, reshard_after_forward=reshard_after_forward)
     fully_shard(model, mesh=mesh, reshard_after_forward=reshard_after_forward)
+    for name in forward_methods:
+        register_fsdp_forward_method(model, name)
     return model
+
+
+def is_sharded(model: nn.Module) -> bool:
+    """Whether any parameter of ``model`` is a sharded tensor (the model went through :func:`shard_model`)."""
+    return any(isinstance(p, DTensor) for p in model.parameters())
+
+
+@contextlib.contextmanager
+def unsharded(model: nn.Module) -> Iterator[nn.Module]:
+    """Gather the parameters outside the blocks of a sharded ``model`` for code that is not its forward
+    (an evaluation callback calling one part); the blocks gather their own when called. Every rank must
+    enter it, after the model's first forward (FSDP sets itself up from the root's). A plain model
+    passes through."""
+    if not isinstance(model, FSDPModule):
+        yield model
+        return
+    model.unshard()
+    try:
+        yield model
+    finally:
+        model.reshard()
 
 
 def full_state_dict(model: nn.Module) -> dict[str, Tensor]:

@@ -33,6 +33,7 @@ from typing import Any, ClassVar
 import lightning as L
 
 from intern_data.imaging import MAX_PIXELS
+from intern_data.shards.batched import BatchAugment, CropDraw
 from intern_data.shards.collate import collate_samples, detection_collate
 from intern_data.shards.index import load_index
 from intern_data.shards.reader import Collate, ShardDataset, ShardLoader, ShardSource, Transform
@@ -73,6 +74,10 @@ class ShardDataModule(L.LightningDataModule):
             per-sample crc32 already catches changed samples, see :mod:`intern_data.shards.reader`).
         max_pixels: images declaring more pixels are skipped as corrupt, before decoding.
         pin_memory: pin batches (GPU training).
+        batch_augment: training images leave the reader decoded (uint8) with their random crop and flip
+            drawn, and are cropped, resized, flipped and normalised as a batch on the training device
+            (:mod:`intern_data.shards.batched`): the same pixels as the per-sample default, with the
+            pixel work on the GPU when there is one. Classification's default transform only.
         train_transform, eval_transform: ``Sample -> Sample`` callables replacing the defaults.
         collate_fn: replaces the task's collate function.
     """
@@ -101,6 +106,7 @@ class ShardDataModule(L.LightningDataModule):
         verify: bool = False,
         max_pixels: int = MAX_PIXELS,
         pin_memory: bool = False,
+        batch_augment: bool = False,
         train_transform: Transform | None = None,
         eval_transform: Transform | None = None,
         collate_fn: Collate | None = None,
@@ -124,6 +130,15 @@ class ShardDataModule(L.LightningDataModule):
         self.verify = verify
         self.max_pixels = max_pixels
         self.pin_memory = pin_memory
+        if batch_augment and (
+            train_transform is not None
+            or type(self).default_transform is not ShardDataModule.default_transform
+        ):
+            raise ValueError(
+                f"batch_augment=True: {type(self).__name__} does not train with the default classification "
+                "transform (batched augmentation draws and applies that one only)"
+            )
+        self.batch_augment = BatchAugment(img_size) if batch_augment else None
         self.train_transform = train_transform or self.default_transform(train=True)
         self.eval_transform = eval_transform or self.default_transform(train=False)
         self.collate_fn = collate_fn or self.default_collate
@@ -134,6 +149,8 @@ class ShardDataModule(L.LightningDataModule):
     # -- per task
 
     def default_transform(self, train: bool) -> Transform:
+        if train and self.batch_augment is not None:
+            return CropDraw(self.img_size)
         return classification_transform(self.img_size, train)
 
     @staticmethod
@@ -216,6 +233,11 @@ class ShardDataModule(L.LightningDataModule):
     def on_before_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
         if self._train_loader is not None and isinstance(batch, dict):
             batch = self._train_loader.record(batch)
+        return batch
+
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        if self.batch_augment is not None and isinstance(batch, dict):
+            batch = self.batch_augment(batch)
         return batch
 
     def state_dict(self) -> dict[str, Any]:

@@ -113,8 +113,16 @@ def reader_options(data: Mapping[str, Any]) -> dict[str, Any]:
 
 def build_datamodule(data: Mapping[str, Any], root: Path, **kwargs: Any) -> ShardDataModule:
     """The DataModule for ``data.task`` over the shard folder ``root``, with the config's
-    :func:`reader_options`; ``kwargs`` go to its constructor (and win)."""
+    :func:`reader_options` and ``batch_augment`` (classification's augmentation on the training
+    device, :mod:`intern_data.shards.batched`); ``kwargs`` go to its constructor (and win)."""
     task = _field(data, "task")
     if task not in DATAMODULES:
         raise DataConfigError(f"data.task is {task!r}; choose from {', '.join(DATAMODULES)}")
-    return DATAMODULES[task](str(root), **{**reader_options(data), **kwargs})
+    batched = data.get("batch_augment", False)
+    if not isinstance(batched, bool) or (batched and task != "classification"):
+        raise DataConfigError(
+            f"data.batch_augment must be true or false, and true only for classification; got {batched!r} "
+            f"for task {task!r}"
+        )
+    options = {**reader_options(data), **({"batch_augment": True} if batched else {})}
+    return DATAMODULES[task](str(root), **{**options, **kwargs})

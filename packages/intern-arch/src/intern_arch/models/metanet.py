@@ -15,9 +15,9 @@ from timm.layers import ClassifierHead, trunc_normal_
 from timm.models import build_model_with_cfg, generate_default_cfgs, register_model
 from timm.models._features import feature_take_indices
 from torch import Tensor, nn
-from torch.utils.checkpoint import checkpoint
 
 from ..layers import DownsampleTransformerBlock, FusedMBConv, MBConv, TransformerBlock
+from ..layers.recompute import CheckpointedSequential
 from ._contract import PyramidMixin, pyramid_feature_info
 from ._registry import intern_model
 
@@ -166,18 +166,8 @@ def _make_block(stage: StageCfg, in_chs: int, first: bool, drop_path: float, lay
     )
 
 
-class MetaNetStage(nn.Sequential):
+class MetaNetStage(CheckpointedSequential):
     """A stage: blocks run in order, each optionally under activation checkpointing."""
-
-    grad_checkpointing: bool = False
-
-    def forward(self, x: Tensor) -> Tensor:
-        for block in self:
-            if self.grad_checkpointing and x.requires_grad:
-                x = checkpoint(block, x, use_reentrant=False)
-            else:
-                x = block(x)
-        return x
 
 
 class MetaNet(PyramidMixin, nn.Module):

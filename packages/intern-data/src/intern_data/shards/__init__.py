@@ -9,6 +9,7 @@ Example::
     )
 """
 
+from intern_data.shards.batched import BatchAugment, CropDraw
 from intern_data.shards.codec import SampleDecodeError, decode_sample, encode_sample, iter_tar_samples
 from intern_data.shards.collate import PAD_KEY, collate_samples, detection_collate, drop_padding
 from intern_data.shards.index import ShardInfo, ShardIntegrityError, load_index, split_shards
@@ -38,6 +39,8 @@ from .labelled_keys import labelled_keys
 __all__ = [
     "PAD_KEY",
     "drop_padding",
+    "BatchAugment",
+    "CropDraw",
     "Depth",
     "ReaderPosition",
     "SampleDecodeError",

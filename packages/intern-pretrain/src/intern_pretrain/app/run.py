@@ -36,15 +36,16 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
-import torch
 import yaml
 from hydra.utils import get_class, instantiate
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities.rank_zero import rank_zero_only
 from omegaconf import DictConfig, OmegaConf, open_dict
+from torch import nn
 
 from intern_app import config_dir
-from intern_arch import load_handover
+from intern_arch import Handover, load_handover
+from intern_arch.sharding import full_state_dict, is_sharded
 from intern_data.io import atomic_write_text
 from intern_data.shards import ReaderPosition
 from intern_pretrain.app.evaluate import EvaluationError, evaluate_export
@@ -59,7 +60,7 @@ from intern_pretrain.app.stages import (
     resolve_init_from,
 )
 from intern_pretrain.core import StageConfigError, StageData, StageModule
-from intern_transfer.runs import ResumableCSVLogger, checkpoint_problem, newest_checkpoint
+from intern_transfer.runs import ResumableCSVLogger, checkpoint_meta, checkpoint_problem, newest_checkpoint
 
 __all__ = ["run_stage", "write_resolved_config"]
 
@@ -130,18 +131,13 @@ def run_phase(
     write_resolved_config(cfg, run_dir)
     L.seed_everything(int(cfg.seed), workers=True, verbose=False)
 
-    parent = load_handover(init_from) if init_from is not None else None
-    backbone = parent.backbone if parent is not None else instantiate(cfg.model.backbone, num_classes=0)
+    parent, backbone = _start(cfg, init_from)
     source = OmegaConf.to_container(cfg.data, resolve=True)
     settings, named = _named_sources(cfg.stage.data, cfg.paths.root_dir)
     data: StageData = instantiate(
         settings, source=source, run_dir=run_dir, seed=int(cfg.seed), backbone=backbone, **named
     )
-    used = get_class(cfg.stage.module._target_).parent_parts_used
-    if used:
-        parts = parent.parts if parent is not None else {}
-        data.module_inputs["parent_parts"] = {name: parts[name] for name in used if name in parts}
-    module: StageModule = instantiate(cfg.stage.module, backbone=backbone, **data.module_inputs)
+    module = _module(cfg, backbone, parent, data)
     ckpt = resume or newest_checkpoint(run_dir / "checkpoints", report=print)
     trainer = _trainer(cfg, _step_of(ckpt) if ckpt is not None else 0)
     if ckpt is not None:
@@ -150,8 +146,13 @@ def run_phase(
     start = time.perf_counter()
     trainer.fit(module, datamodule=data.datamodule, ckpt_path=str(ckpt) if ckpt is not None else None)
     seconds = time.perf_counter() - start
+    sharded = is_sharded(module)
+    if sharded:
+        module = _gathered(module, cfg, init_from, data)  # every rank gathers; rank 0 gets the weights
     if not trainer.is_global_zero:
         return run_dir
+    if sharded and init_from is not None:
+        parent = load_handover(init_from)  # parts that were sharded with the module, as they were loaded
 
     carried = parent.parts if parent is not None and module.carries_parent_parts else None
     export = module.export(
@@ -183,6 +184,35 @@ def run_phase(
     atomic_write_text(run_dir / "summary.json", json.dumps(summary, indent=2))  # last: the phase is done
     print(f"{phase.name}: {summary['steps']} steps in {seconds:.1f} s; export: {export}")
     return run_dir
+
+
+def _start(cfg: DictConfig, init_from: Path | None) -> tuple[Handover | None, nn.Module]:
+    """The hand-over a phase starts from (None: from scratch) and its backbone, or the model config's."""
+    parent = load_handover(init_from) if init_from is not None else None
+    backbone = parent.backbone if parent is not None else instantiate(cfg.model.backbone, num_classes=0)
+    return parent, backbone
+
+
+def _module(cfg: DictConfig, backbone: nn.Module, parent: Handover | None, data: StageData) -> StageModule:
+    """The stage's module on ``backbone``, with the data's inputs and the parent's parts it uses."""
+    inputs = dict(data.module_inputs)
+    used = get_class(cfg.stage.module._target_).parent_parts_used
+    if used:
+        parts = parent.parts if parent is not None else {}
+        inputs["parent_parts"] = {name: parts[name] for name in used if name in parts}
+    return instantiate(cfg.stage.module, backbone=backbone, **inputs)
+
+
+def _gathered(module: StageModule, cfg: DictConfig, init_from: Path | None, data: StageData) -> StageModule:
+    """A sharded module's weights gathered (every rank takes part) into a plain copy built again on rank
+    0, which exports like any run's; other ranks get the sharded module back."""
+    state = full_state_dict(module)
+    if not state:
+        return module
+    parent, backbone = _start(cfg, init_from)
+    plain = _module(cfg, backbone, parent, data)
+    plain.load_state_dict(state)
+    return plain
 
 
 def _named_sources(settings: DictConfig, root_dir: str) -> tuple[DictConfig, dict[str, Any]]:
@@ -268,8 +298,8 @@ def _given_resume(cfg: DictConfig) -> Path | None:
 
 
 def _step_of(ckpt: Path) -> int:
-    """A checkpoint's ``global_step``, read without loading its tensors (memory-mapped)."""
-    return int(torch.load(ckpt, map_location="cpu", weights_only=True, mmap=True)["global_step"])
+    """A checkpoint's ``global_step``, read without loading its tensors."""
+    return int(checkpoint_meta(ckpt)["global_step"])
 
 
 def _previous(path: Path) -> dict[str, Any]:
@@ -325,8 +355,8 @@ def _progress(trainer: L.Trainer, run_dir: Path) -> dict[str, int]:
     newest = newest_checkpoint(run_dir / "checkpoints")
     if newest is None:
         return {"steps": 0, "epochs": 0}
-    ckpt = torch.load(newest, map_location="cpu", weights_only=True, mmap=True)
-    return {"steps": int(ckpt["global_step"]), "epochs": int(ckpt["epoch"])}
+    meta = checkpoint_meta(newest)
+    return {"steps": int(meta["global_step"]), "epochs": int(meta["epoch"])}
 
 
 def _number(value: Any) -> float | None:

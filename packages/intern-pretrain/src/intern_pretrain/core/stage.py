@@ -11,7 +11,9 @@ A stage (``conf/stage/<name>.yaml``) names two targets that Hydra instantiates:
   factories (``optimizer(param_groups)``, ``scheduler(optimizer, total_steps=...)``).
 
 After training the app calls :meth:`StageModule.export`, which writes the hand-over folder: the
-backbone and the parts the stage adds (:meth:`StageModule.handover_parts`).
+backbone and the parts the stage adds (:meth:`StageModule.handover_parts`). Under a sharded strategy
+(:class:`~intern_pretrain.core.sharded.ShardedStrategy`) the module shards itself in
+:meth:`StageModule.configure_model`; the app exports a plain copy holding the gathered weights.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import lightning as L
 from torch import nn
 
 from intern_arch import save_handover
+from intern_arch.sharding import is_sharded, shard_model
 
 __all__ = ["StageConfigError", "StageData", "StageModule"]
 
@@ -59,6 +62,20 @@ class StageModule(L.LightningModule):
     backbone: nn.Module
     carries_parent_parts: ClassVar[bool] = False
     parent_parts_used: ClassVar[tuple[str, ...]] = ()
+
+    def configure_model(self) -> None:
+        """Under a sharded strategy (a device mesh is set): shard the module with FSDP2, each block and
+        then the rest, gathered around ``training_step`` and ``validation_step``. Weights stay fp32
+        (``bf16-mixed`` is autocast, as under DDP: FSDP's bf16 weights would give BatchNorm bf16
+        parameters beside fp32 statistics). Other strategies: nothing."""
+        if self._device_mesh is None or is_sharded(self):
+            return
+        shard_model(
+            self,
+            self._device_mesh["data_parallel"],
+            activation_checkpointing=getattr(self.trainer.strategy, "activation_checkpointing", False),
+            forward_methods=("training_step", "validation_step"),
+        )
 
     def handover_parts(self) -> dict[str, nn.Module]:
         """The parts the stage adds to its hand-over, by part name (``neck``, ``heads/box``, ``text``)."""

@@ -16,7 +16,8 @@ class LogitScale(nn.Module):
     The temperature is `tau = 1 / scale`; the paper initialises `tau = 0.07` and trains it (its learning
     rate 0.1x the rest: give `log_scale` its own parameter group). The clamp is applied in `forward`,
     so a saturated scale gets no gradient, and can also be written back into the parameter with
-    `clamp_()` after an optimiser step, as open_clip does.
+    `clamp_()` after an optimiser step, as open_clip does. `log_scale` holds one element in a 1-D tensor
+    (FSDP2 shards no 0-dim parameter); state dicts with the former 0-dim entry still load.
 
     Args:
         init_temperature: Initial `tau` (scale `1 / tau`).
@@ -37,11 +38,18 @@ class LogitScale(nn.Module):
             raise ValueError(f"need 0 < min_scale <= max_scale, got {min_scale}, {max_scale}")
         self.log_min = math.log(min_scale)
         self.log_max = math.log(max_scale)
-        self.log_scale = nn.Parameter(torch.tensor(math.log(1.0 / init_temperature)), requires_grad=learnable)
+        init = torch.tensor([math.log(1.0 / init_temperature)])
+        self.log_scale = nn.Parameter(init, requires_grad=learnable)
 
     def forward(self) -> torch.Tensor:
         """The current (clamped) scale, a 0-dim tensor."""
-        return self.log_scale.clamp(self.log_min, self.log_max).exp()
+        return self.log_scale.clamp(self.log_min, self.log_max).exp().squeeze(0)
+
+    def _load_from_state_dict(self, state_dict: dict[str, torch.Tensor], prefix: str, *args: object) -> None:
+        key = f"{prefix}log_scale"
+        if key in state_dict and state_dict[key].dim() == 0:
+            state_dict[key] = state_dict[key].reshape(1)
+        super()._load_from_state_dict(state_dict, prefix, *args)
 
     @torch.no_grad()
     def clamp_(self) -> None:

@@ -5,6 +5,7 @@ history across a resume. Every app that trains uses them through its configs."""
 from intern_transfer.runs.checkpoint_io import (
     AtomicCheckpointIO,
     CheckpointWriteError,
+    checkpoint_meta,
     checkpoint_problem,
     newest_checkpoint,
 )
@@ -16,6 +17,7 @@ __all__ = [
     "CheckpointWriteError",
     "ExactResume",
     "ResumableCSVLogger",
+    "checkpoint_meta",
     "checkpoint_problem",
     "newest_checkpoint",
 ]

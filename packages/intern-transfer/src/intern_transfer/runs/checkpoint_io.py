@@ -4,7 +4,11 @@ Lightning writes a checkpoint through its ``CheckpointIO``; :class:`AtomicCheckp
 temporary sibling, syncs and renames it into place, so a kill or a full disk never leaves a partial
 file under a checkpoint's name, and a failed write ends the run with one line naming the path while
 the previous checkpoint stays intact. :func:`newest_checkpoint` is how a run resumes: the newest
-checkpoint of a folder whose file is a whole torch archive, the others reported with the reason.
+checkpoint of a folder that is whole, the others reported with the reason.
+
+A checkpoint is a file (a torch archive) or, from a sharded run, a folder: each rank's shard in
+``torch.distributed.checkpoint``'s format (``.metadata`` and ``*.distcp``) and Lightning's ``meta.pt``
+with everything but the tensors (steps, loops, callbacks' states).
 """
 
 from __future__ import annotations
@@ -21,9 +25,19 @@ from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 
 from intern_data.io import atomic_path
 
-__all__ = ["AtomicCheckpointIO", "CheckpointWriteError", "checkpoint_problem", "newest_checkpoint"]
+__all__ = [
+    "SHARDED_META",
+    "AtomicCheckpointIO",
+    "CheckpointWriteError",
+    "checkpoint_meta",
+    "checkpoint_problem",
+    "newest_checkpoint",
+]
 
 log = logging.getLogger(__name__)
+
+SHARDED_META = "meta.pt"
+"""The file of a sharded checkpoint folder holding what is not a tensor (Lightning's name)."""
 
 
 class CheckpointWriteError(OSError):
@@ -53,11 +67,20 @@ class AtomicCheckpointIO(TorchCheckpointIO):
 
 
 def checkpoint_problem(path: str | os.PathLike[str]) -> str | None:
-    """Why ``path`` is not a checkpoint ``torch.load`` can read (empty, truncated, not a torch archive),
-    or None. Reads the archive's directory only, not the tensors."""
+    """Why ``path`` is not a checkpoint that loads (empty, truncated, not a torch archive, a sharded folder
+    without its metadata), or None. Reads the archive's directory only, not the tensors."""
     path = Path(path)
+    if path.is_dir():
+        missing = [name for name in (".metadata", SHARDED_META) if not (path / name).is_file()]
+        if missing:
+            return f"a sharded checkpoint folder without {' and '.join(missing)}"
+        return _archive_problem(path / SHARDED_META)
     if not path.is_file():
         return "not a file"
+    return _archive_problem(path)
+
+
+def _archive_problem(path: Path) -> str | None:
     if path.stat().st_size == 0:
         return "empty"
     try:
@@ -70,15 +93,33 @@ def checkpoint_problem(path: str | os.PathLike[str]) -> str | None:
     return None
 
 
+def checkpoint_meta(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """A checkpoint's entries that are not tensors' (``global_step``, ``epoch``...), file or sharded folder;
+    a file is memory-mapped, so its tensors are not read."""
+    path = Path(path)
+    if path.is_dir():
+        return torch.load(path / SHARDED_META, map_location="cpu", weights_only=True)
+    return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+
+
 def newest_checkpoint(
     folder: str | os.PathLike[str], report: Callable[[str], None] = log.warning
 ) -> Path | None:
-    """The most recently written ``*.ckpt`` of ``folder`` that loads; each newer one that does not is
-    reported (``report``) with the reason. None when the folder holds none."""
-    candidates = sorted(Path(folder).glob("*.ckpt"), key=lambda p: p.stat().st_mtime_ns, reverse=True)
+    """The most recently written ``*.ckpt`` (file or sharded folder) of ``folder`` that loads; each newer
+    one that does not is reported (``report``) with the reason. None when the folder holds none."""
+    candidates = sorted(Path(folder).glob("*.ckpt"), key=_written_at, reverse=True)
     for path in candidates:
         problem = checkpoint_problem(path)
         if problem is None:
             return path
         report(f"skipped checkpoint {path}: {problem}")
     return None
+
+
+def _written_at(path: Path) -> int:
+    """When ``path`` was written (a sharded folder: its ``meta.pt``, written last); 0, the oldest, for a
+    folder without it, which :func:`newest_checkpoint` then reports as broken."""
+    try:
+        return (path / SHARDED_META if path.is_dir() else path).stat().st_mtime_ns
+    except OSError:
+        return 0

@@ -1,7 +1,9 @@
 """What a checkpoint must carry for a resumed run to continue exactly as the unbroken run would have.
 
 The random-number states: torch (CPU and every CUDA device), NumPy and Python's ``random`` are saved
-under ``rng_states`` and restored when training resumes. Data workers derive their seeds from the base
+under ``rng_states`` and restored when training resumes; with several processes, every rank's (gathered
+when the checkpoint is made: each rank draws its own dropout and drop-path masks), each restored to
+its rank. Data workers derive their seeds from the base
 seed, the epoch and the worker (Lightning's ``seed_everything(workers=True)``, the shard reader's
 per-sample seeds), which the checkpoint's loop and reader positions already restore. Saved as tensors
 and plain values, so the checkpoint still loads with ``torch.load(weights_only=True)``.
@@ -13,14 +15,18 @@ checkpoint holds (a resumed run then drops the later steps: ``ResumableCSVLogger
 
 from __future__ import annotations
 
+import logging
 import random
 from typing import Any
 
 import lightning as L
 import numpy as np
 import torch
+import torch.distributed as dist
 
 __all__ = ["ExactResume"]
+
+log = logging.getLogger(__name__)
 
 KEY = "rng_states"
 
@@ -60,10 +66,28 @@ class ExactResume(L.Callback):
     states on resume."""
 
     def on_save_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict) -> None:
-        checkpoint[KEY] = collect()
+        states = collect()
+        if dist.is_available() and dist.is_initialized() and trainer.world_size > 1:
+            every: list[Any] = [None] * trainer.world_size  # every rank makes the checkpoint's contents
+            dist.all_gather_object(every, states)
+            checkpoint[KEY] = {"ranks": every}
+        else:
+            checkpoint[KEY] = states
         for logger in trainer.loggers:
             logger.save()
 
     def on_load_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict) -> None:
-        if KEY in checkpoint:
-            restore(checkpoint[KEY])
+        states = checkpoint.get(KEY)
+        if states is None:
+            return
+        if "ranks" in states:
+            ranks = states["ranks"]
+            if len(ranks) != trainer.world_size:
+                log.warning(
+                    "the checkpoint holds the random-number states of %d ranks, this run has %d: "
+                    "every rank continues from rank 0's",
+                    len(ranks),
+                    trainer.world_size,
+                )
+            states = ranks[trainer.global_rank] if len(ranks) == trainer.world_size else ranks[0]
+        restore(states)

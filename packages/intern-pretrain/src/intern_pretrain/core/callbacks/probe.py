@@ -4,7 +4,8 @@ After each validation epoch, a linear probe (L-BFGS logistic regression, intern-
 pooled features of a small downstream classification task of the embedded world (default
 ``gvb_world_cls``), logged as ``val/probe_acc``; when the module has a text side (Up-A-G's
 ``text_side``), zero-shot accuracy on the same test images with prompt templates over the class names,
-``val/zero_shot_acc``. Every rank computes the same numbers on the whole (small) task.
+``val/zero_shot_acc``. Every rank computes the same numbers on the whole (small) task (a sharded module
+gathers its weights for it on every rank).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from intern_arch.sharding import unsharded
 from intern_data.shards.index import load_index
 from intern_data.shards.reader import ShardDataset, ShardLoader
 from intern_data.shards.transforms import classification_transform
@@ -89,6 +91,11 @@ class DownstreamProbe(L.Callback):
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if trainer.sanity_checking:
             return
+        with unsharded(pl_module):  # a sharded module: its weights outside the blocks gathered
+            metrics = self._measure(pl_module)
+        pl_module.log_dict(metrics, sync_dist=False, rank_zero_only=False)
+
+    def _measure(self, pl_module: L.LightningModule) -> dict[str, float]:
         data = self._load()
         (train_x, train_y), (val_x, val_y) = data["train"], data["val"]
         val_feats = self._features(pl_module.backbone, val_x, pl_module.device)
@@ -110,4 +117,4 @@ class DownstreamProbe(L.Callback):
                 seed=self.seed,
             )
             metrics["val/probe_acc"] = float(result.test_score)
-        pl_module.log_dict(metrics, sync_dist=False, rank_zero_only=False)
+        return metrics

@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from intern_pretrain.core.gather import gather_no_grad
 from intern_pretrain.upa_g.objective import StepOutputs, Term, TowerDims
 from intern_pretrain.upa_g.terms.contrastive import ClipLoss, contrastive_logits
 
@@ -13,7 +14,7 @@ __all__ = ["SimilarTextLoss", "SimilarTextTerm", "TextFeatureQueue"]
 
 
 class TextFeatureQueue(nn.Module):
-    """First-in-first-out queue of L2-normalised, detached text features, one per process.
+    """First-in-first-out queue of L2-normalised, detached text features (each process holds one).
 
     The features, write pointer and filled count are buffers, so the queue is saved with the model's
     state dict and a resumed run continues with the same neighbours.
@@ -83,12 +84,14 @@ class SimilarTextLoss(nn.Module):
     rank. The loss is image-to-text InfoNCE (`symmetric=True` adds the neighbour-to-image direction),
     averaged over the views. The current texts are enqueued after the loss is computed, so a sample is
     never its own neighbour in its own step. Only filled slots are candidates; with an empty queue the
-    loss is `0` (connected to the image features). Under DDP every rank must hold the same local batch
-    size, so the per-rank queues fill alike and all ranks gather the neighbours together.
+    loss is `0` (connected to the image features). Every rank enqueues the texts of all ranks (gathered,
+    as MoCo's queue is fed), so the queue is the same on every rank: DDP's buffer broadcast and a
+    sharded checkpoint, which saves a replicated buffer once, both keep it whole, and a resumed run
+    has every rank's neighbours. Every rank must hold the same local batch size.
 
     Args:
         dim: Embedding width.
-        queue_size: Queue slots per process.
+        queue_size: Queue slots (filled with every rank's texts).
         symmetric: Add the text-to-image direction (averaged, like `ClipLoss`).
     """
 
@@ -120,7 +123,7 @@ class SimilarTextLoss(nn.Module):
                     losses.append(F.cross_entropy(logits, labels))
             loss = torch.stack(losses).mean()
         if enqueue and self.training:
-            self.queue.enqueue(text_embed)
+            self.queue.enqueue(gather_no_grad(text_embed))
         return loss  # type: ignore[return-value]
 
 
@@ -130,7 +133,7 @@ class SimilarTextTerm(Term):
     Args:
         dims: ``embed_dim`` sizes the queue.
         weight: the term's weight (``alpha`` of Eq. 8; paper 0.5).
-        queue_size: queue slots per process (DeCLIP's public code: 65,536).
+        queue_size: queue slots, filled with every rank's captions (DeCLIP's public code: 65,536).
         image_views: image views contrasted (the paper: both).
         symmetric: also the neighbour-to-image direction.
     """
