@@ -15,6 +15,11 @@ on one core unless stated, best of ``--repeats``, interleaved so machine noise h
   decoded uint8 image (``CropDraw``); ``BatchAugment`` crops, resizes, flips and normalises each batch
   (here on the CPU; on a GPU only the decode stays in the reader). The same pixels as the line above;
 - ``reader of the batched path``: that path's reader alone (the pixel work left to the device);
+- ``pipeline + batched decode and transform``: the reader leaves the JPEGs it wrote undecoded
+  (``defer_jpeg``) and ``BatchAugment`` decodes each batch with torchvision's batched ``decode_jpeg``
+  (here on the CPU) before the pixel work;
+- ``reader, JPEG decoding left to the batch``: that reader alone (what stays on the CPU when a GPU
+  decodes and augments: reading, checks, the draws);
 - ``pipeline + transform, xN workers``: through N DataLoader workers, samples/s divided by N.
 
 Prints samples/s and the ratio to ``bare decode`` (targets: the pipeline without transform >= 0.9 per
@@ -76,7 +81,7 @@ def bare_decode(shards: list[Path]) -> tuple[int, float]:
 
 
 def pipeline(
-    folder: Path, transform: Any, batch_size: int, workers: int, on_batch: Any = None
+    folder: Path, transform: Any, batch_size: int, workers: int, on_batch: Any = None, defer: bool = False
 ) -> tuple[int, float]:
     loader = make_pipeline(
         folder,
@@ -84,6 +89,7 @@ def pipeline(
         num_workers=workers,
         shuffle_buffer=500,
         transform=transform,
+        defer_jpeg=defer,
         rank=0,
         world_size=1,
     )
@@ -117,6 +123,12 @@ def measure(content: str, args: argparse.Namespace) -> dict[str, float]:
             "pipeline + transform": lambda: pipeline(folder, per_sample, args.batch_size, 0),
             "pipeline + batched transform": lambda: pipeline(folder, draw, args.batch_size, 0, augment),
             "reader of the batched path": lambda: pipeline(folder, draw, args.batch_size, 0),
+            "pipeline + batched decode and transform": lambda: pipeline(
+                folder, draw, args.batch_size, 0, augment, defer=True
+            ),
+            "reader, JPEG decoding left to the batch": lambda: pipeline(
+                folder, draw, args.batch_size, 0, defer=True
+            ),
         }
         if args.workers > 1:
             runs[f"pipeline + transform, x{args.workers} workers"] = lambda: pipeline(

@@ -17,8 +17,9 @@ recorded even when another fails, and a section that would start past ``--budget
   checkpointing, bf16 autocast over fp32 weights, AdamW, batch 32 at 224: peak memory, images/s,
   then a sharded checkpoint saved and exported to a hand-over folder.
 - ``data``: the batched data path (the reader decodes and draws, ``BatchAugment`` crops, resizes and
-  normalises on the device) against a bare decode loop and the per-sample CPU path, on smooth
-  64-224 px JPEGs; and torchvision's batched GPU decode (``decode_jpeg(..., device="cuda")``).
+  normalises on the device; or the reader only draws and the device also decodes the batch's JPEGs)
+  against a bare decode loop and the per-sample CPU path, on smooth 64-224 px JPEGs; and torchvision's
+  batched GPU decode alone (``decode_jpeg(..., device="cuda")``).
 - ``probe``: intern-transfer's linear probe (SGD grid and L-BFGS) on features on the device.
 - ``compile``: MN-B4 and ``coatnet_0_rw_224`` training again under ``torch.compile``.
 
@@ -186,14 +187,17 @@ def data_section(sizes: Sizes, device: torch.device, scratch: Path) -> dict[str,
     from torchvision.io import decode_jpeg
 
     from intern_data.shards import BatchAugment, CropDraw, classification_transform, write_shards
+    from intern_data.shards.batched import DRAW_KEY
 
     folder = scratch / "shards"
     write_shards(images(sizes.data_samples, "smooth"), folder, "bench", "train", max_shard_bytes=16 << 20)
     shards = sorted(folder.glob("*.tar"))
     augment = BatchAugment(sizes.data_img).to(device)
 
-    def on_device(batch: dict[str, Any]) -> dict[str, Any]:
-        moved = {**batch, "image": [im.to(device, non_blocking=True) for im in batch["image"]]}
+    def on_device(batch: dict[str, Any]) -> dict[str, Any]:  # what Lightning's transfer does, then the hook
+        moved = {k: [v.to(device) if v is not None else None for v in vs] if k == "image" else vs
+                 for k, vs in batch.items()}  # fmt: skip
+        moved[DRAW_KEY] = batch[DRAW_KEY].to(device)
         out = augment(moved)
         sync(device)
         return out
@@ -205,6 +209,9 @@ def data_section(sizes: Sizes, device: torch.device, scratch: Path) -> dict[str,
         ),
         f"batched transform on {device.type}": lambda: pipeline(
             folder, CropDraw(sizes.data_img), 64, 0, on_device
+        ),
+        f"batched decode and transform on {device.type}": lambda: pipeline(
+            folder, CropDraw(sizes.data_img), 64, 0, on_device, defer=True
         ),
     }
     rates = {name: 0.0 for name in runs}

@@ -31,7 +31,8 @@ def test_dry_run_measures_every_section(tmp_path: Path) -> None:
     assert sections["upa"]["full_over_clip"] > 0
     assert sections["mnb15"]["export_equal"] is True and sections["mnb15"]["images_s"] > 0
     assert set(sections["data"]["samples_s"]) == {
-        "bare decode (CPU)", "per-sample transform (CPU)", "batched transform on cpu"
+        "bare decode (CPU)", "per-sample transform (CPU)", "batched transform on cpu",
+        "batched decode and transform on cpu",
     }  # fmt: skip
     assert sections["probe"]["lbfgs"]["test_accuracy"] > 0.5
     assert "skipped" in sections["compile"]  # measured on a GPU only

@@ -89,6 +89,10 @@ def test_datamodule_follows_the_task(tmp_path: Path) -> None:
         build_datamodule({**data, "task": "video"}, tmp_path)
     with pytest.raises(DataConfigError, match="data.batch_augment must be .* got True for task 'detection'"):
         build_datamodule({**data, "batch_augment": True}, tmp_path)
+    with pytest.raises(
+        DataConfigError, match="data.decode_on_device must be .* only with data.batch_augment"
+    ):
+        build_datamodule({**data, "decode_on_device": True}, tmp_path)
 
 
 def test_world_categories_live_in_the_label_system() -> None:

@@ -78,6 +78,8 @@ class ShardDataModule(L.LightningDataModule):
             drawn, and are cropped, resized, flipped and normalised as a batch on the training device
             (:mod:`intern_data.shards.batched`): the same pixels as the per-sample default, with the
             pixel work on the GPU when there is one. Classification's default transform only.
+        decode_on_device: with ``batch_augment``, the training JPEGs this package wrote are decoded there
+            too (the reader's ``defer_jpeg``), as a batch (nvJPEG on a GPU).
         train_transform, eval_transform: ``Sample -> Sample`` callables replacing the defaults.
         collate_fn: replaces the task's collate function.
     """
@@ -107,6 +109,7 @@ class ShardDataModule(L.LightningDataModule):
         max_pixels: int = MAX_PIXELS,
         pin_memory: bool = False,
         batch_augment: bool = False,
+        decode_on_device: bool = False,
         train_transform: Transform | None = None,
         eval_transform: Transform | None = None,
         collate_fn: Collate | None = None,
@@ -138,7 +141,12 @@ class ShardDataModule(L.LightningDataModule):
                 f"batch_augment=True: {type(self).__name__} does not train with the default classification "
                 "transform (batched augmentation draws and applies that one only)"
             )
+        if decode_on_device and not batch_augment:
+            raise ValueError(
+                "decode_on_device=True needs batch_augment=True (a batch is decoded where augmented)"
+            )
         self.batch_augment = BatchAugment(img_size) if batch_augment else None
+        self.decode_on_device = decode_on_device
         self.train_transform = train_transform or self.default_transform(train=True)
         self.eval_transform = eval_transform or self.default_transform(train=False)
         self.collate_fn = collate_fn or self.default_collate
@@ -182,6 +190,7 @@ class ShardDataModule(L.LightningDataModule):
             min_samples_for_skip_check=self.min_samples_for_skip_check,
             verify=self.verify,
             max_pixels=self.max_pixels,
+            defer_jpeg=self.decode_on_device and train,
         )
 
     def setup(self, stage: str | None = None) -> None:

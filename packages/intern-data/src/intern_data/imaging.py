@@ -96,6 +96,21 @@ def _jpeg_frame(data: bytes) -> tuple[int, int, int]:
     raise ImageDecodeError("JPEG without a frame header (SOF) before its image data")
 
 
+def jpeg_shape(data: bytes, max_pixels: int = MAX_PIXELS) -> tuple[int, int, int]:
+    """``(channels, height, width)`` a JPEG decodes to, from its frame header alone.
+
+    Raises:
+        ImageDecodeError: not a JPEG, a damaged header, over ``max_pixels``, or neither grey nor colour.
+    """
+    if data[:2] != _JPEG_SOI:
+        raise ImageDecodeError("not a JPEG")
+    width, height, components = _jpeg_frame(data)
+    check_pixels(width, height, max_pixels)
+    if components not in (1, 3):
+        raise ImageDecodeError(f"JPEG with {components} components (grey or colour expected)")
+    return components, height, width
+
+
 def check_pixels(width: int, height: int, max_pixels: int) -> None:
     """Raise :class:`ImageDecodeError` when ``width x height`` is over ``max_pixels``."""
     if width * height > max_pixels:

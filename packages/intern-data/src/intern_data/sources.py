@@ -113,8 +113,9 @@ def reader_options(data: Mapping[str, Any]) -> dict[str, Any]:
 
 def build_datamodule(data: Mapping[str, Any], root: Path, **kwargs: Any) -> ShardDataModule:
     """The DataModule for ``data.task`` over the shard folder ``root``, with the config's
-    :func:`reader_options` and ``batch_augment`` (classification's augmentation on the training
-    device, :mod:`intern_data.shards.batched`); ``kwargs`` go to its constructor (and win)."""
+    :func:`reader_options`, ``batch_augment`` (classification's augmentation on the training device,
+    :mod:`intern_data.shards.batched`) and ``decode_on_device`` (its JPEG decoding there too);
+    ``kwargs`` go to its constructor (and win)."""
     task = _field(data, "task")
     if task not in DATAMODULES:
         raise DataConfigError(f"data.task is {task!r}; choose from {', '.join(DATAMODULES)}")
@@ -124,5 +125,13 @@ def build_datamodule(data: Mapping[str, Any], root: Path, **kwargs: Any) -> Shar
             f"data.batch_augment must be true or false, and true only for classification; got {batched!r} "
             f"for task {task!r}"
         )
-    options = {**reader_options(data), **({"batch_augment": True} if batched else {})}
+    on_device = data.get("decode_on_device", False)
+    if not isinstance(on_device, bool) or (on_device and not batched):
+        raise DataConfigError(
+            "data.decode_on_device must be true or false, and true only with data.batch_augment; "
+            f"got {on_device!r}"
+        )
+    options = {**reader_options(data)}
+    if batched:
+        options.update(batch_augment=True, decode_on_device=on_device)
     return DATAMODULES[task](str(root), **{**options, **kwargs})

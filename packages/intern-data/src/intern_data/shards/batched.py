@@ -12,6 +12,10 @@ give the same pixels: on the CPU the batched path equals the per-sample one bit 
 
 What moves off the reader is the float work (conversion and normalisation of every pixel) and
 torchvision v2's per-sample wrapping; on a GPU, the crop and resize too, so the reader only decodes.
+With the reader's ``defer_jpeg`` it does not even decode the JPEGs it wrote: their draws take the size
+from the header and :class:`BatchAugment` decodes the batch's bytes where it runs (torchvision's
+batched ``decode_jpeg``, nvJPEG on a GPU). The reader still checks every sample (crc32, header, label)
+and decodes any other image itself, so samples, order, resume and skip counts stay the same.
 """
 
 from __future__ import annotations
@@ -20,12 +24,12 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
-from torch import nn
-from torchvision import tv_tensors
+from torch import Tensor, nn
+from torchvision.io import ImageReadMode, decode_jpeg
 from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as F
 
-from intern_data.schema import Sample
+from intern_data.schema import IMAGE_BYTES, Sample
 from intern_data.shards.transforms import IMAGENET_MEAN, IMAGENET_STD
 
 __all__ = ["DRAW_KEY", "BatchAugment", "CropDraw"]
@@ -48,9 +52,11 @@ class CropDraw:
         image = sample["image"]
         if image.shape[0] == 1:
             image = image.expand(3, -1, -1)
-        box = self.crop.make_params([tv_tensors.Image(image)])
+        box = self.crop.make_params([image])
         flip = bool(torch.rand(1) < self.hflip)  # v2's random-apply draw: applied when rand < p
         draw = torch.tensor([box["top"], box["left"], box["height"], box["width"], flip], dtype=torch.int64)
+        if IMAGE_BYTES in sample:  # a deferred JPEG: ``image`` only declared its shape
+            return {k: v for k, v in sample.items() if k != "image"} | {DRAW_KEY: draw}
         return {**sample, "image": image, DRAW_KEY: draw}
 
     def __repr__(self) -> str:
@@ -83,10 +89,27 @@ class BatchAugment(nn.Module):
         if DRAW_KEY not in batch:
             return batch
         draws = batch[DRAW_KEY].tolist()
+        images = batch["image"] if IMAGE_BYTES not in batch else _decoded(batch, batch[DRAW_KEY].device)
         crops = []
-        for image, (top, left, height, width, flip) in zip(batch["image"], draws, strict=True):
+        for image, (top, left, height, width, flip) in zip(images, draws, strict=True):
             crop = F.resized_crop(image, top, left, height, width, self.size, antialias=True)
             crops.append(crop.flip(-1) if flip else crop)
         images = F.to_dtype(torch.stack(crops), torch.float32, scale=True)
         images = F.normalize(images, self.mean, self.std) if self.normalize else images
-        return {**{k: v for k, v in batch.items() if k != DRAW_KEY}, "image": images}
+        return {**{k: v for k, v in batch.items() if k not in (DRAW_KEY, IMAGE_BYTES)}, "image": images}
+
+
+def _decoded(batch: dict[str, Any], device: torch.device) -> list[Tensor]:
+    """The batch's images: its deferred JPEGs decoded together on ``device`` (RGB, as the per-sample path
+    makes grey images), the others as the reader decoded them."""
+    data = batch[IMAGE_BYTES]
+    deferred = [i for i, d in enumerate(data) if d is not None]
+    decoded = decode_jpeg(
+        [torch.frombuffer(bytearray(data[i]), dtype=torch.uint8) for i in deferred],
+        mode=ImageReadMode.RGB,
+        device=device,
+    )
+    images = list(batch["image"]) if "image" in batch else [None] * len(data)
+    for i, image in zip(deferred, decoded, strict=True):
+        images[i] = image
+    return images

@@ -47,7 +47,7 @@ import webdataset as wds
 from torch import Tensor
 from torchvision.io import encode_jpeg, encode_png
 
-from intern_data.imaging import MAX_PIXELS, ImageDecodeError, decode_image, kept_format
+from intern_data.imaging import MAX_PIXELS, ImageDecodeError, decode_image, jpeg_shape, kept_format
 from intern_data.schema import IMAGE_BYTES, Sample
 
 IMAGE_FORMATS = ("keep", "jpg", "png")
@@ -191,7 +191,12 @@ def _decode_npy(data: bytes, max_pixels: int) -> np.ndarray:
 
 
 def decode_sample(
-    raw: dict[str, Any], *, max_pixels: int = MAX_PIXELS, images: bool = True, verified: bool = False
+    raw: dict[str, Any],
+    *,
+    max_pixels: int = MAX_PIXELS,
+    images: bool = True,
+    verified: bool = False,
+    defer_jpeg: bool = False,
 ) -> Sample:
     """Decode the members of one tar sample (as :func:`iter_tar_samples` gives them) to a Sample.
 
@@ -201,6 +206,10 @@ def decode_sample(
         images: decode ``image``, ``mask`` and ``depth``; False gives the JSON's fields only (cheap).
         verified: the members matched their crc32 in the shard's key list (faster decoding of the PNGs
             this codec encoded, :func:`intern_data.imaging.decode_image`).
+        defer_jpeg: a verified JPEG this codec encoded is not decoded: ``image`` is a placeholder of the
+            shape its header declares (no pixels: a zero-stride view) and ``IMAGE_BYTES`` its bytes, for
+            a batched decoder (:mod:`intern_data.shards.batched`). Its bytes are those an encoder wrote
+            from a whole image, so they decode; anything else is decoded here as usual.
 
     Raises:
         SampleDecodeError: a member is missing or cannot be decoded; the message names the key.
@@ -226,7 +235,14 @@ def decode_sample(
             if ext in meta["members"] and images:
                 current = ext
                 kept = meta.get("image_kept", False)  # an outside file: Pillow, as for unverified bytes
-                sample["image"] = decode_image(raw[ext], "image", max_pixels, verified=verified and not kept)
+                if defer_jpeg and ext == "jpg" and verified and not kept:
+                    shape = jpeg_shape(raw[ext], max_pixels)
+                    sample["image"] = torch.empty((), dtype=torch.uint8).expand(shape)
+                    sample[IMAGE_BYTES] = bytes(raw[ext])
+                else:
+                    sample["image"] = decode_image(
+                        raw[ext], "image", max_pixels, verified=verified and not kept
+                    )
         if not any(ext in meta["members"] for ext in ("jpg", "png")):
             raise ValueError("no image member listed")
         if "boxes" in meta:

@@ -66,6 +66,7 @@ from webdataset.shardlists import expand_urls
 from intern_data.imaging import MAX_PIXELS
 from intern_data.io import file_sha256
 from intern_data.schema import Sample, SampleError, check_label_space, validate_sample
+from intern_data.shards.batched import CropDraw
 from intern_data.shards.codec import (
     PROBLEM,
     SampleDecodeError,
@@ -331,6 +332,9 @@ class ShardDataset(IterableDataset):
         min_samples_for_skip_check: samples a worker reads before the share is checked.
         verify: check each shard's sha256 against the index before reading it (module docstring).
         max_pixels: images (and masks, depth maps) declaring more pixels are skipped as corrupt.
+        defer_jpeg: leave the JPEGs this package encoded undecoded for a batched decoder on the training
+            device (``decode_sample``'s ``defer_jpeg``); needs the :class:`~intern_data.shards.CropDraw`
+            transform, whose draws take the size from the header.
         rank, world_size: this process's place in DDP; default from torch.distributed or the env,
             resolved when :class:`ShardLoader` starts an epoch.
     """
@@ -354,12 +358,15 @@ class ShardDataset(IterableDataset):
         min_samples_for_skip_check: int = 100,
         verify: bool = False,
         max_pixels: int = MAX_PIXELS,
+        defer_jpeg: bool = False,
         rank: int | None = None,
         world_size: int | None = None,
     ) -> None:
         super().__init__()
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if defer_jpeg and not isinstance(transform, CropDraw):
+            raise ValueError(f"defer_jpeg=True needs the CropDraw transform, got {transform!r}")
         self.sources = _as_sources(sources, split)
         if not self.sources:
             raise ValueError("no shard sources given")
@@ -396,6 +403,7 @@ class ShardDataset(IterableDataset):
         self.min_samples_for_skip_check = min_samples_for_skip_check
         self.verify = verify
         self.max_pixels = max_pixels
+        self.defer_jpeg = defer_jpeg
         self._verified: set[str] = set()
         self.rank, self.world_size = rank, world_size
         self.epoch = 0
@@ -554,7 +562,9 @@ class ShardDataset(IterableDataset):
                     f"sample {raw['__key__']!r}: members differ from those written (crc32 in the key list)"
                 )
             verified = "__crc__" in raw  # and it matched: the bytes are those written
-            sample = decode_sample(raw, max_pixels=self.max_pixels, images=images, verified=verified)
+            sample = decode_sample(
+                raw, max_pixels=self.max_pixels, images=images, verified=verified, defer_jpeg=self.defer_jpeg
+            )
             if images:
                 validate_sample(sample)
             if shard.label_space is not None:
