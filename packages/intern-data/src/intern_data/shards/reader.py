@@ -711,7 +711,10 @@ class ShardLoader(DataLoader):
     ``position`` as the batch is handed out, or, with ``keep_cursor=True``, left in the batch for the
     consumer to pass to :meth:`record` when it really uses the batch. ``len()`` is the batches per
     epoch on this rank, equal on every rank. Workers cannot be persistent: they must receive the
-    position at every epoch.
+    position at every epoch. Starting an iterator draws the workers' base seed from the loader's own
+    generator (seeded by the dataset's seed), never from torch's global one: the reader seeds every
+    sample itself, and an extra ``iter()`` (Lightning makes one after resuming from an epoch-end
+    checkpoint) then leaves the training's random numbers as an unbroken run has them.
 
     Args:
         dataset: the shard dataset (it batches; the DataLoader does not).
@@ -744,6 +747,7 @@ class ShardLoader(DataLoader):
             pin_memory=pin_memory,
             prefetch_factor=prefetch_factor if num_workers > 0 else None,
             multiprocessing_context=multiprocessing_context,
+            generator=torch.Generator().manual_seed(dataset.seed),
         )
         self.track_position = track_position
         self.keep_cursor = keep_cursor and track_position
