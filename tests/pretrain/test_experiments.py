@@ -35,6 +35,10 @@ def cpu_overrides(experiment: str) -> list[str]:
             overrides += [f"stage.{phase}data.batch_size=4", f"stage.{phase}data.samples_per_epoch=8"]
         if data.get("num_workers"):  # a GPU recipe's workers: each a new interpreter, for a batch or two
             overrides.append(f"stage.{phase}data.num_workers=0")
+        if module.get("fpn_channels"):  # a GPU recipe's detection neck and box head, at a CPU size
+            overrides.append(f"stage.{phase}module.fpn_channels=32")
+        if module.get("box_head"):
+            overrides.append(f"stage.{phase}module.box_head={{conv_dim:32,num_convs:1,fc_dim:64}}")
         if module.get("init_heads"):
             overrides.append(f"stage.{phase}module.init_heads=false")
         if phase and stage[phase[:-1]].get("init_from") is not None:
