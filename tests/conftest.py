@@ -3,6 +3,7 @@ with intern-arch alone installed."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -154,6 +155,92 @@ class KillAt(L.Callback):
         if trainer.global_step == self.step:
             os.kill(os.getpid(), signal.SIGKILL)
 '''
+
+
+def app_command(app: str, run_dir: Path, *overrides: str) -> list[str]:
+    """``python -m <app> overrides hydra.run.dir=run_dir`` with this interpreter."""
+    import sys
+
+    return [sys.executable, "-m", app, *overrides, f"hydra.run.dir={run_dir}"]
+
+
+@contextlib.contextmanager
+def app_processes(
+    commands: Sequence[list[str]],
+    root: Path,
+    logs: Path,
+    *,
+    expect: Sequence[int],
+    pythonpath: Path | None = None,
+    timeout: float = 300,
+) -> Iterator[None]:
+    """Run ``commands`` in processes of their own while the ``with`` block runs in this one.
+
+    All start at once, from ``root`` with ``INTERN_ROOT=root``, one torch thread and ``pythonpath`` first
+    on ``PYTHONPATH``, each in a session of its own (output in ``logs/process<i>.log``). Leaving the block
+    waits for all; then whatever they started is killed. A process that exits with other than its
+    ``expect`` code or outlives ``timeout`` fails the test with the logs' tails: a rank that dies or
+    hangs fails instead of hanging the suite, and none outlives the test."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    env = {k: v for k, v in os.environ.items() if k != "INTERN_CONF_DIR"}
+    if pythonpath is not None:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(pythonpath), env.get("PYTHONPATH")]))
+    env |= {"INTERN_ROOT": str(root), "OMP_NUM_THREADS": "1"}
+    paths = [logs / f"process{i}.log" for i in range(len(commands))]
+    deadline = time.monotonic() + timeout
+    procs = []
+    try:
+        for command, path in zip(commands, paths, strict=True):
+            with path.open("w") as log:
+                procs.append(
+                    subprocess.Popen(
+                        command,
+                        cwd=root,
+                        env=env,
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                        start_new_session=True,
+                    )
+                )
+        yield
+        got: list[int | None] = []
+        for proc in procs:
+            try:
+                got.append(proc.wait(timeout=max(deadline - time.monotonic(), 0.1)))
+            except subprocess.TimeoutExpired:
+                got.append(None)
+    finally:
+        for proc in procs:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+    tails = "\n".join(f"--- {p.name}\n{p.read_text()[-1500:]}" for p in paths)
+    assert got == list(expect), (
+        f"exit codes {got} (None: past {timeout} s), expected {list(expect)}:\n{tails}"
+    )
+
+
+def run_ranks(
+    rank_fn: Callable[..., None], args: tuple[Any, ...], *, world: int = 2, timeout: float = 120
+) -> None:
+    """Run ``rank_fn(rank, *args)`` in ``world`` processes forked from this one (they inherit its imports,
+    so they start at once; each sets its own torch threads first). A rank that raises or dies fails the
+    test with its traceback; ranks still running after ``timeout`` are killed and the test fails."""
+    import time
+
+    import torch.multiprocessing as mp
+
+    context = mp.start_processes(rank_fn, args=args, nprocs=world, join=False, start_method="fork")
+    deadline = time.monotonic() + timeout
+    while not context.join(timeout=1):  # raises when a rank dies
+        if time.monotonic() > deadline:
+            for process in context.processes:
+                process.kill()
+            pytest.fail(f"the {world} ranks did not finish within {timeout} s")
+
 
 # Up-A-G in a few steps at 32 px: 3 steps of 8 per epoch, a small world, a small probe task.
 UPA_G_TINY = [

@@ -5,24 +5,23 @@ gives the same weights; the gathered state exports as an ordinary hand-over fold
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
 import torch
 import torch.distributed as dist
 import torch.distributed.checkpoint as dcp
-import torch.multiprocessing as mp
 import torch.nn.functional as F
 from torch.distributed.checkpoint.state_dict import get_model_state_dict, set_model_state_dict
 
 import intern_arch
 from intern_arch.sharding import full_state_dict, shard_model, sharded_blocks, unsharded
 
+from ..conftest import run_ranks
+
 pytestmark = pytest.mark.dist
 
 WORLD = 2
-TIMEOUT = 120
 
 
 def _model() -> torch.nn.Module:
@@ -77,18 +76,6 @@ def _rank(rank: int, init: str, out: str) -> None:
     dist.destroy_process_group()
 
 
-def _spawn(out: Path) -> None:
-    context = mp.start_processes(
-        _rank, args=(f"file://{out}/init", str(out)), nprocs=WORLD, join=False, start_method="spawn"
-    )
-    deadline = time.monotonic() + TIMEOUT
-    while not context.join(timeout=5):  # raises when a rank dies
-        if time.monotonic() > deadline:
-            for process in context.processes:
-                process.kill()
-            pytest.fail(f"the {WORLD} ranks did not finish within {TIMEOUT} s")
-
-
 def test_the_policy_shards_each_block_once() -> None:
     model = intern_arch.create_model("mnb_test")
     blocks = sharded_blocks(model)
@@ -103,7 +90,7 @@ def test_two_sharded_ranks_match_one_process_and_export_a_handover(tmp_path: Pat
     torch.optim.SGD(model.parameters(), lr=0.1).step()
     with torch.no_grad():
         features = model.forward_head(model.forward_features(x), pre_logits=True)
-    _spawn(tmp_path)
+    run_ranks(_rank, (f"file://{tmp_path}/init", str(tmp_path)), world=WORLD)
     sharded = torch.load(tmp_path / "rank0.pt", weights_only=True)
     torch.testing.assert_close(sharded["features"], features, rtol=0, atol=1e-6)
     torch.testing.assert_close(sharded["loss"], loss, rtol=0, atol=1e-6)

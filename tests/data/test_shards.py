@@ -16,7 +16,6 @@ from typing import Any
 import pytest
 import torch
 import torch.distributed as dist
-import torch.multiprocessing as mp
 
 from intern_data.label_space import LabelSpace
 from intern_data.schema import SampleError
@@ -34,6 +33,8 @@ from intern_data.shards import (
     make_pipeline,
     write_shards,
 )
+
+from ..conftest import run_ranks
 
 SPACE = LabelSpace("toy", ("a", "b", "c", "d", "e"))
 
@@ -303,12 +304,7 @@ def _ddp_rank(rank: int, world_size: int, folder: str, init_file: str, out: str)
 def test_ddp_with_fewer_shards_than_ranks_times_workers_does_not_hang(tmp_path: Path) -> None:
     write(tmp_path / "shards", 17, max_shard_count=100)  # one shard, 2 ranks x 2 workers
     out = tmp_path / "out.json"
-    mp.start_processes(
-        _ddp_rank,
-        args=(2, str(tmp_path / "shards"), str(tmp_path / "pg"), str(out)),
-        nprocs=2,
-        start_method="fork",
-    )
+    run_ranks(_ddp_rank, (2, str(tmp_path / "shards"), str(tmp_path / "pg"), str(out)))
     gathered = json.loads(out.read_text())
     assert [node for _, _, node in gathered] == [[0, 2], [1, 2]]
     assert gathered[0][0] == gathered[1][0] == 4  # ceil(ceil(17 / 4) / 3) = 2 batches x 2 workers

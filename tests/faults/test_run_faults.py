@@ -1,7 +1,7 @@
 """Faults of a run's folder, checkpoints and configs: each test damages its own input and asserts an exact
 recovery, a one-line error, or nothing lost.
 
-The kill test runs real processes (SIGKILL at a seeded step, then a resume); the rest run the app in this
+The kill test kills a real process (SIGKILL at a seeded step) and resumes it; the rest run the app in this
 process on tiny settings."""
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ import errno
 import json
 import os
 import subprocess
-import sys
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
@@ -31,7 +30,7 @@ from intern_transfer.runs import (
     newest_checkpoint,
 )
 
-from ..conftest import KILLER
+from ..conftest import KILLER, app_command, app_processes
 from ..pretrain.conftest import UPA_G_TINY
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -48,37 +47,22 @@ def export_tensors(run_dir: Path) -> dict[str, torch.Tensor]:
     return {**load_file(export / "model.safetensors"), **load_file(export / "text" / "model.safetensors")}
 
 
-def pretrain(root: Path, run_dir: Path, *overrides: str, pythonpath: Path | None = None) -> int:
-    env = {k: v for k, v in os.environ.items() if k != "INTERN_CONF_DIR"}
-    env.update(INTERN_ROOT=str(root), OMP_NUM_THREADS="1")
-    if pythonpath is not None:
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(pythonpath), env.get("PYTHONPATH")]))
-    command = [
-        sys.executable,
-        "-m",
-        "intern_pretrain",
-        *UPA_G_TINY,
-        *QUIET,
-        *overrides,
-        f"hydra.run.dir={run_dir}",
-    ]
-    return subprocess.run(command, cwd=root, env=env, capture_output=True, timeout=300).returncode
-
-
 def test_killed_at_a_seeded_step_resumes_to_the_unbroken_run_exactly(
-    intern_root: Path, tmp_path: Path
+    run_pretrain: Callable[..., Any], intern_root: Path, tmp_path: Path
 ) -> None:
     """SIGKILL after optimiser step 5 (step checkpoints every 2), then a resume: the final weights are
-    ``torch.equal`` to an unbroken run's and the CSV log holds every step once, as the unbroken run's."""
+    ``torch.equal`` to an unbroken run's and the CSV log holds every step once, as the unbroken run's
+    (the killed run in its own process, meanwhile the unbroken run and later the resume in this one)."""
     (tmp_path / "killer.py").write_text(textwrap.dedent(KILLER))
-    run = ["trainer.max_epochs=3", "callbacks.step_checkpoint.every_n_train_steps=2"]
-    assert pretrain(intern_root, tmp_path / "unbroken", *run) == 0
+    run = [*QUIET, "trainer.max_epochs=3", "callbacks.step_checkpoint.every_n_train_steps=2"]
     killed = tmp_path / "killed"
     kill = "+callbacks.kill={_target_: killer.KillAt, step: 5}"
-    assert pretrain(intern_root, killed, *run, kill, pythonpath=tmp_path) == -9
+    command = app_command("intern_pretrain", killed, *UPA_G_TINY, *run, kill)
+    with app_processes([command], intern_root, tmp_path, expect=[-9], pythonpath=tmp_path):
+        run_pretrain(tmp_path / "unbroken", *run)
     assert newest_checkpoint(killed / "checkpoints") == killed / "checkpoints" / "step.ckpt"
     assert not (killed / "export").exists()
-    assert pretrain(intern_root, killed, *run) == 0
+    run_pretrain(killed, *run)
     unbroken, resumed = export_tensors(tmp_path / "unbroken"), export_tensors(killed)
     assert unbroken.keys() == resumed.keys()
     assert all(torch.equal(unbroken[k], resumed[k]) for k in unbroken), "resumed weights differ"

@@ -11,20 +11,19 @@ one-process input gradient.
 from __future__ import annotations
 
 import json
-import os
-import socket
 from pathlib import Path
 
 import pytest
 import torch
 import torch.distributed as dist
-import torch.multiprocessing as mp
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel as DDP
 
 from intern_pretrain.core import LogitScale
 from intern_pretrain.upa_g import Objective, StepOutputs, TowerDims
 from intern_pretrain.upa_g.terms import ClipLoss, ContrastiveTerm, MaskedLanguageTerm
+
+from ..conftest import run_ranks
 
 pytestmark = pytest.mark.dist
 
@@ -103,7 +102,7 @@ def _max_diff(got: dict[str, torch.Tensor], want: dict[str, torch.Tensor]) -> fl
     return max(float((got[k] - want[k]).abs().max()) for k in got)
 
 
-def _worker(rank: int, port: int, out_dir: str) -> None:
+def _worker(rank: int, init: str, out_dir: str) -> None:
     torch.set_num_threads(1)
     data = _data()
     refs = {
@@ -111,8 +110,7 @@ def _worker(rank: int, port: int, out_dir: str) -> None:
         for name, cls in (("clip", _ClipModel), ("group", _GroupModel))
     }
 
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-    dist.init_process_group("gloo", rank=rank, world_size=WORLD)
+    dist.init_process_group("gloo", init_method=init, rank=rank, world_size=WORLD)
     try:
         local = slice(rank * BATCH // WORLD, (rank + 1) * BATCH // WORLD)
         shard = {k: v[local] for k, v in data.items()}
@@ -141,14 +139,8 @@ def _worker(rank: int, port: int, out_dir: str) -> None:
         dist.destroy_process_group()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_clip_and_objective_match_one_process(tmp_path: Path) -> None:
-    mp.spawn(_worker, args=(_free_port(), str(tmp_path)), nprocs=WORLD, join=True)
+    run_ranks(_worker, (f"file://{tmp_path}/init", str(tmp_path)), world=WORLD)
     for rank in range(WORLD):  # each rank's largest difference from the one-process reference
         report = json.loads((tmp_path / f"rank{rank}.json").read_text())
         assert set(report) == {"clip", "group"}

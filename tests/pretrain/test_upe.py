@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import functools
 import json
-import os
-import subprocess
-import sys
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
@@ -38,7 +35,7 @@ from intern_pretrain.upe import (
     merged_labels,
 )
 
-from ..conftest import KILLER
+from ..conftest import KILLER, app_command, app_processes
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -272,16 +269,8 @@ def export_tensors(run_dir: Path) -> dict[str, torch.Tensor]:
     return tensors
 
 
-def pretrain(root: Path, run_dir: Path, *overrides: str, pythonpath: Path | None = None) -> int:
-    env = {k: v for k, v in os.environ.items() if k != "INTERN_CONF_DIR"}
-    env.update(INTERN_ROOT=str(root), OMP_NUM_THREADS="1")
-    if pythonpath is not None:
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(pythonpath), env.get("PYTHONPATH")]))
-    command = [sys.executable, "-m", "intern_pretrain", *UPE_C_TINY, *overrides, f"hydra.run.dir={run_dir}"]
-    result = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True, timeout=300)
-    if result.returncode not in (0, -9):
-        raise AssertionError(result.stdout[-2000:] + result.stderr[-2000:])
-    return result.returncode
+def upe_command(run_dir: Path, *overrides: str) -> list[str]:
+    return app_command("intern_pretrain", run_dir, *UPE_C_TINY, *overrides)
 
 
 @pytest.mark.dist
@@ -292,8 +281,9 @@ def test_ddp_serves_one_source_per_rank_and_matches_one_process(
     (``norm_eval``; SyncBatchNorm needs GPUs), plain SGD: the weights after 2 steps equal one process
     training on sub-batches of 4 and 4 (rank assignment, zero foreign gradients, gradient all-reduce)."""
     common = [*EQUAL_SPLIT, "stage.module.norm_eval=true"]
-    assert pretrain(intern_root, tmp_path / "ddp", *common, "trainer=ddp_sim", "stage.data.batch_size=4") == 0
-    run_pretrain(tmp_path / "one", *common, "stage.data.batch_size=8", tiny=UPE_C_TINY)
+    ddp = upe_command(tmp_path / "ddp", *common, "trainer=ddp_sim", "stage.data.batch_size=4")
+    with app_processes([ddp], intern_root, tmp_path, expect=[0]):
+        run_pretrain(tmp_path / "one", *common, "stage.data.batch_size=8", tiny=UPE_C_TINY)
     ddp, one = export_tensors(tmp_path / "ddp"), export_tensors(tmp_path / "one")
     assert ddp.keys() == one.keys()
     for name in one:
@@ -307,9 +297,13 @@ def test_synchronised_batchnorm_matches_one_process_on_gpus(intern_root: Path, t
     """``trainer=ddp`` on two GPUs (SyncBatchNorm, BatchNorm in training mode): one source per rank
     gives the weights of one process whose BatchNorm sees both sub-batches at once."""
     common = [*EQUAL_SPLIT, "+trainer.deterministic=true"]
-    ddp = ["trainer=ddp", "trainer.devices=2", "stage.data.batch_size=4"]
-    assert pretrain(intern_root, tmp_path / "ddp", *common, *ddp) == 0
-    assert pretrain(intern_root, tmp_path / "one", *common, "trainer=gpu", "stage.data.batch_size=8") == 0
+    ddp = upe_command(
+        tmp_path / "ddp", *common, "trainer=ddp", "trainer.devices=2", "stage.data.batch_size=4"
+    )
+    one = upe_command(tmp_path / "one", *common, "trainer=gpu", "stage.data.batch_size=8")
+    for command in (ddp, one):  # one after the other: both use GPU 0
+        with app_processes([command], intern_root, tmp_path, expect=[0]):
+            pass
     ddp_weights, one = export_tensors(tmp_path / "ddp"), export_tensors(tmp_path / "one")
     for name in one:
         torch.testing.assert_close(ddp_weights[name], one[name], rtol=1e-3, atol=1e-5, msg=name)
@@ -320,13 +314,13 @@ def test_killed_expert_resumes_to_the_unbroken_run_exactly(
 ) -> None:
     """SIGKILL after step 3 (step checkpoints every 2), then a resume: every source's reader continues
     at its saved position, so the exported backbone and heads are ``torch.equal`` to an unbroken run's
-    (the unbroken run and the resume run in this process, the killed one in its own)."""
+    (the killed run in its own process, meanwhile the unbroken run and later the resume in this one)."""
     (tmp_path / "killer.py").write_text(textwrap.dedent(KILLER))
     every = "callbacks.step_checkpoint.every_n_train_steps=2"
-    run_pretrain(tmp_path / "unbroken", every, tiny=UPE_C_TINY)
     killed = tmp_path / "killed"
-    kill = "+callbacks.kill={_target_: killer.KillAt, step: 3}"
-    assert pretrain(intern_root, killed, every, kill, pythonpath=tmp_path) == -9
+    kill = upe_command(killed, every, "+callbacks.kill={_target_: killer.KillAt, step: 3}")
+    with app_processes([kill], intern_root, tmp_path, expect=[-9], pythonpath=tmp_path):
+        run_pretrain(tmp_path / "unbroken", every, tiny=UPE_C_TINY)
     assert not (killed / "export").exists()
     run_pretrain(killed, every, tiny=UPE_C_TINY)
     assert json.loads((killed / "summary.json").read_text())["resumed_from"] is not None
