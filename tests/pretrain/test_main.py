@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from intern_app import AppError, config_dir
 from intern_pretrain.app.main import main
@@ -79,6 +80,8 @@ def test_smoke_runs_every_phase_exports_and_benches(
     (result,) = [json.loads(p.read_text()) for p in (run_dir / "upe_c" / "bench").rglob("result.json")]
     assert (result["model"], result["task"]) == ("mnb_test (upe_c)", "gvb_world_cls")
     assert "bench report:" in capsys.readouterr().out
+    for hparams in run_dir.rglob("hparams.yaml"):  # plain data: no module pickled into a log
+        assert isinstance(yaml.safe_load(hparams.read_text()), dict), hparams
 
     stamp = (run_dir / "upa_g" / "summary.json").stat().st_mtime_ns
     run_pretrain(run_dir, "experiment=smoke", "evaluate=null", tiny=())

@@ -208,6 +208,7 @@ def test_detection_expert_starts_from_the_parents_neck_and_box_head(tmp_path: Pa
         labels=labelled(spaces, "natural", True).to_json(), optimizer=SGD,
     )  # fmt: skip
     assert module.fpn.out_channels == 8
+    assert "parent_parts" not in module.hparams  # modules are not hyper-parameters (logs, checkpoints)
     for name, tensor in neck.fpn.state_dict().items():
         torch.testing.assert_close(module.fpn.fpn.state_dict()[name], tensor)
     for head in module.heads.heads.values():

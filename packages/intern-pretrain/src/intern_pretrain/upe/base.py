@@ -60,7 +60,9 @@ class ExpertModule(StageModule):
         total_steps: int | None = None,
     ) -> None:
         super().__init__()
-        self.save_hyperparameters(ignore=["backbone", "optimizer", "scheduler"])
+        # modules and factories are not hyper-parameters: a subclass's parent_parts (the parent's neck and
+        # box head) written out would be megabytes of pickled modules in hparams.yaml and every checkpoint
+        self.save_hyperparameters(ignore=["backbone", "optimizer", "scheduler", "parent_parts"])
         self.backbone = backbone
         set_drop_path(backbone, drop_path_rate)
         self.labels = MergedLabels.from_json(dict(labels))
