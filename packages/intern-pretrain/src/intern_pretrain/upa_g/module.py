@@ -25,6 +25,7 @@ from intern_arch.training import weight_decay_groups
 from intern_pretrain.core import LogitScale, MixedOptimizer, StageModule, scheduled
 from intern_pretrain.upa_g.objective import Objective, StepOutputs, Term, TowerDims
 from intern_pretrain.upa_g.terms.contrastive import ClipLoss
+from intern_transfer.runs import save_plain_hyperparameters
 
 __all__ = ["UpaGModule"]
 
@@ -72,7 +73,7 @@ class UpaGModule(StageModule):
         super().__init__()
         # Factories and modules stay out of the hyperparameters: checkpoints load with weights_only=True.
         ignore = ["backbone", "tokenizer", "objective", "optimizer", "scheduler", "text_optimizer"]
-        self.save_hyperparameters(ignore=ignore)
+        save_plain_hyperparameters(self, ignore=ignore)
         self.backbone = backbone
         tower = TextTowerCfg(**dict(text or {}), vocab_size=tokenizer.vocab_size, embed_dim=embed_dim)
         self.text_side = TextSide(tower, backbone.num_features, tokenizer, templates, 1 / temperature)

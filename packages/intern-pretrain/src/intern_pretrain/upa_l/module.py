@@ -22,6 +22,7 @@ from intern_arch.training import weight_decay_groups
 from intern_pretrain.core import StageModule, scheduled
 from intern_pretrain.upa_l.byol import LocalBYOL, momentum_at
 from intern_pretrain.upa_l.levels import LEVEL_PROBS, LEVELS, assign_levels
+from intern_transfer.runs import save_plain_hyperparameters
 
 __all__ = ["UpaLModule"]
 
@@ -76,7 +77,7 @@ class UpaLModule(StageModule):
             raise ValueError(f"levels must be 'random' or 'size', got {levels!r}")
         if len(level_probs) != len(LEVELS):
             raise ValueError(f"level_probs needs one probability per level {LEVELS}, got {list(level_probs)}")
-        self.save_hyperparameters(ignore=["backbone", "optimizer", "scheduler"])
+        save_plain_hyperparameters(self, ignore=["optimizer", "scheduler"])
         self.model = LocalBYOL(
             backbone,
             fpn_channels=fpn_channels,

@@ -22,6 +22,7 @@ from intern_arch.training import set_drop_path, weight_decay_groups
 from intern_data.labels.merge import MergedLabels
 from intern_pretrain.core import StageModule, scheduled
 from intern_pretrain.upe.heads import SourceHeads
+from intern_transfer.runs import save_plain_hyperparameters
 
 __all__ = ["ExpertModule"]
 
@@ -60,9 +61,7 @@ class ExpertModule(StageModule):
         total_steps: int | None = None,
     ) -> None:
         super().__init__()
-        # modules and factories are not hyper-parameters: a subclass's parent_parts (the parent's neck and
-        # box head) written out would be megabytes of pickled modules in hparams.yaml and every checkpoint
-        self.save_hyperparameters(ignore=["backbone", "optimizer", "scheduler", "parent_parts"])
+        save_plain_hyperparameters(self, ignore=["optimizer", "scheduler"])  # and the modules (parent_parts)
         self.backbone = backbone
         set_drop_path(backbone, drop_path_rate)
         self.labels = MergedLabels.from_json(dict(labels))

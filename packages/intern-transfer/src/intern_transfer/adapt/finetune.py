@@ -42,6 +42,7 @@ from torchmetrics import MeanMetric, Metric, MetricCollection
 from intern_arch.training import freeze
 from intern_data.shards import drop_padding
 from intern_transfer.adapt.frozen import keep_frozen_eval, param_groups
+from intern_transfer.runs.hyperparameters import save_plain_hyperparameters
 from intern_transfer.schedules import warmup_cosine, warmup_multistep
 
 MetricLike = Metric | MetricCollection
@@ -166,7 +167,7 @@ class AdaptModule(L.LightningModule):
             raise ValueError(f"optimizer must be 'sgd' or 'adamw', got {optimizer!r}")
         if schedule not in ("cosine", "multistep", "constant"):
             raise ValueError(f"schedule must be 'cosine', 'multistep' or 'constant', got {schedule!r}")
-        self.save_hyperparameters(ignore=["backbone", "metrics"])
+        save_plain_hyperparameters(self, ignore=["metrics"])
         self.freeze_backbone = freeze_backbone
         self.norm_eval = norm_eval
         self.normalize = normalize

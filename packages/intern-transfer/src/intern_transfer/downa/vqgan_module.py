@@ -21,6 +21,7 @@ from intern_transfer.downa.vqgan import (
     adaptive_weight,
     hinge_d_loss,
 )
+from intern_transfer.runs.hyperparameters import save_plain_hyperparameters
 
 __all__ = ["VQGANModule"]
 
@@ -58,7 +59,7 @@ class VQGANModule(L.LightningModule):
         disc_start: int = 10_000,
     ) -> None:
         super().__init__()
-        self.save_hyperparameters(ignore=["config", "perceptual"])
+        save_plain_hyperparameters(self, ignore=["config", "perceptual"])
         self.automatic_optimization = False
         self.vqgan = VQGAN(config)
         self.discriminator = PatchDiscriminator(config.disc_channels, config.disc_layers)

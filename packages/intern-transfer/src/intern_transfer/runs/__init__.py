@@ -11,6 +11,7 @@ from intern_transfer.runs.checkpoint_io import (
 )
 from intern_transfer.runs.csv_logger import ResumableCSVLogger
 from intern_transfer.runs.exact_resume import ExactResume
+from intern_transfer.runs.hyperparameters import save_plain_hyperparameters
 
 __all__ = [
     "AtomicCheckpointIO",
@@ -20,4 +21,5 @@ __all__ = [
     "checkpoint_meta",
     "checkpoint_problem",
     "newest_checkpoint",
+    "save_plain_hyperparameters",
 ]
