@@ -330,6 +330,28 @@ def test_killed_expert_resumes_to_the_unbroken_run_exactly(
     assert all(torch.equal(unbroken[k], resumed[k]) for k in unbroken), "resumed weights differ"
 
 
+def test_a_detection_expert_from_parent_parts_resumes(
+    run_pretrain: Callable[..., Any], tmp_path: Path
+) -> None:
+    """Up-E-D started from an Up-A-L hand-over (neck and box head): its checkpoint holds no pickled
+    module, so a rerun reads it (``weights_only=True``) and resumes instead of failing."""
+    torch.manual_seed(0)
+    backbone = intern_arch.create_model("mnb_test", num_classes=0)
+    parts = {"neck": FPN(backbone, 8), "heads/box": BoxHead(8, 7, 8, 2, 16)}
+    save_handover(tmp_path / "upa_l", backbone, parts, stage="upa_l")
+    tiny = [
+        *UPE_C_TINY[2:],
+        "stage=upe_d",
+        f"stage.init_from={tmp_path / 'upa_l'}",
+        "stage.data.batch_size=4",
+        "+trainer.limit_val_batches=0",
+    ]
+    run_pretrain(tmp_path / "run", "trainer.max_epochs=1", tiny=tiny)
+    run_pretrain(tmp_path / "run", "trainer.max_epochs=2", tiny=tiny)
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["resumed_from"] is not None and summary["steps"] == 4
+
+
 @pytest.mark.parametrize(
     ("override", "message"),
     [
