@@ -226,9 +226,10 @@ def app_processes(
 def run_ranks(
     rank_fn: Callable[..., None], args: tuple[Any, ...], *, world: int = 2, timeout: float = 120
 ) -> None:
-    """Run ``rank_fn(rank, *args)`` in ``world`` processes forked from this one (they inherit its imports,
-    so they start at once; each sets its own torch threads first). A rank that raises or dies fails the
-    test with its traceback; ranks still running after ``timeout`` are killed and the test fails."""
+    """Run ``rank_fn(rank, *args)`` in ``world`` processes forked from this one: they inherit its imports,
+    so they start at once (``rank_fn`` sets its torch threads to 1 before any work: forked OpenMP pools
+    are not safe). A rank that raises or dies fails the test with its traceback; ranks still running
+    after ``timeout`` are killed and the test fails."""
     import time
 
     import torch.multiprocessing as mp

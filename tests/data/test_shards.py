@@ -277,6 +277,7 @@ def test_dataloader_workers_split_a_single_shard(tmp_path: Path) -> None:
 def _ddp_rank(rank: int, world_size: int, folder: str, init_file: str, out: str) -> None:
     """One gloo rank: read an epoch through 2 workers, all-reduce once per batch (a rank with fewer
     batches would leave the others waiting until the timeout), gather the keys on rank 0."""
+    torch.set_num_threads(1)
     dist.init_process_group(
         "gloo",
         init_method=f"file://{init_file}",
