@@ -26,6 +26,7 @@ from .conftest import SAMPLES, bomb_png, flip, read_all, rewrite_tar, snapshot
 def _read_through_datamodule(folder: Path, out: Path) -> None:
     """A forked child's work: every training batch of the folder through the DataModule; the batch count
     and the warnings logged on the way are written to ``out`` and ``out``.log."""
+    torch.set_num_threads(1)  # a forked process: no OpenMP pool of the parent's
     logging.getLogger().addHandler(logging.FileHandler(f"{out}.log"))
     logging.getLogger().setLevel(logging.WARNING)
     module = ClassificationShardDataModule(
