@@ -12,6 +12,8 @@ import yaml
 
 from intern_app import config_dir
 
+from ..conftest import UPA_G_TINY
+
 CONF = config_dir()
 
 
@@ -133,6 +135,22 @@ def test_multirun_sweeps_every_job_and_reports_once(tmp_path: Path, run: Callabl
     )
     assert {job["protocol"]["sgd"]["iterations"] for job in jobs} == {10}
     assert {job["protocol"]["strategy"] for job in jobs} == {"sgd"}
+
+
+def test_a_sweep_refuses_a_trainer_that_runs_the_command_again(
+    tmp_path: Path, intern_root: Path, run: Callable[..., Any]
+) -> None:
+    """Lightning starts the sharded strategy's rank 1 by running the command again: in a sweep, the
+    sweep again. Every job says so in one line before any rank starts (``trainer=ddp_sim`` spawns)."""
+    result = run(
+        "intern_pretrain", "-m", *UPA_G_TINY, "trainer=fsdp_sim", "seed=0,1", cwd=tmp_path, root=intern_root
+    )
+    assert result.returncode == 2
+    last = result.stderr.splitlines()[-1]
+    assert last.startswith(
+        "intern_pretrain: 2 of 2 jobs failed; the first: trainer=fsdp_sim under --multirun: Lightning "
+        "starts ranks 1-1 by running the command again, which here is the whole sweep"
+    )
 
 
 def test_help_lists_the_config_groups(tmp_path: Path, run: Callable[..., Any]) -> None:

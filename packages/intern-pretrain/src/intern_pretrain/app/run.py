@@ -37,8 +37,11 @@ from typing import Any
 
 import lightning as L
 import yaml
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from hydra.utils import get_class, instantiate
 from lightning.pytorch.loggers import TensorBoardLogger
+from lightning.pytorch.strategies.launchers import _SubprocessScriptLauncher
 from lightning.pytorch.utilities.rank_zero import rank_zero_only
 from omegaconf import DictConfig, OmegaConf, open_dict
 from torch import nn
@@ -140,6 +143,7 @@ def run_phase(
     module = _module(cfg, backbone, parent, data)
     ckpt = resume or newest_checkpoint(run_dir / "checkpoints", report=print)
     trainer = _trainer(cfg, _step_of(ckpt) if ckpt is not None else 0)
+    _refuse_relaunch_in_sweep(trainer)
     if ckpt is not None:
         log.info("resuming %s from %s", phase.name, ckpt)
         print(f"resuming from {ckpt}")
@@ -265,6 +269,26 @@ def _trainer(cfg: DictConfig, resume_step: int) -> L.Trainer:
 
 
 DDP_STRATEGIES = ("ddp", "ddp_spawn", "ddp_fork", "ddp_notebook")
+
+
+def _refuse_relaunch_in_sweep(trainer: L.Trainer) -> None:
+    """Lightning starts the other local ranks of ``ddp`` and of the sharded strategy by running the
+    command again; under ``--multirun`` that command is the whole sweep (Lightning #11300), so each
+    rank would run every job. Refused in one line before any rank starts."""
+    if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.MULTIRUN:
+        return
+    launcher = trainer.strategy.launcher
+    if (
+        isinstance(launcher, _SubprocessScriptLauncher)
+        and launcher.num_processes > 1
+        and not launcher.cluster_environment.creates_processes_externally
+    ):
+        choice = HydraConfig.get().runtime.choices.get("trainer")
+        raise StageConfigError(
+            f"trainer={choice} under --multirun: Lightning starts ranks 1-{launcher.num_processes - 1} by "
+            "running the command again, which here is the whole sweep; sweep with trainer=ddp_sim "
+            "(spawned ranks) or launch each run on its own (torchrun, SLURM: trainer=multinode)"
+        )
 
 
 def _callbacks(cfg: DictConfig) -> list[L.Callback]:
