@@ -71,8 +71,9 @@ class UpaGModule(StageModule):
         seed: int = 0,
     ) -> None:
         super().__init__()
-        # Factories and modules stay out of the hyperparameters: checkpoints load with weights_only=True.
-        ignore = ["backbone", "tokenizer", "objective", "optimizer", "scheduler", "text_optimizer"]
+        # Factories and the tokenizer stay out of the hyperparameters (modules always do): checkpoints load
+        # with weights_only=True.
+        ignore = ["tokenizer", "objective", "optimizer", "scheduler", "text_optimizer"]
         save_plain_hyperparameters(self, ignore=ignore)
         self.backbone = backbone
         tower = TextTowerCfg(**dict(text or {}), vocab_size=tokenizer.vocab_size, embed_dim=embed_dim)

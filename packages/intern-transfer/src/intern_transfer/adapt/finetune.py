@@ -42,7 +42,7 @@ from torchmetrics import MeanMetric, Metric, MetricCollection
 from intern_arch.training import freeze
 from intern_data.shards import drop_padding
 from intern_transfer.adapt.frozen import keep_frozen_eval, param_groups
-from intern_transfer.runs.hyperparameters import save_plain_hyperparameters
+from intern_transfer.runs import save_plain_hyperparameters
 from intern_transfer.schedules import warmup_cosine, warmup_multistep
 
 MetricLike = Metric | MetricCollection

@@ -21,7 +21,7 @@ from intern_transfer.downa.vqgan import (
     adaptive_weight,
     hinge_d_loss,
 )
-from intern_transfer.runs.hyperparameters import save_plain_hyperparameters
+from intern_transfer.runs import save_plain_hyperparameters
 
 __all__ = ["VQGANModule"]
 
