@@ -48,7 +48,10 @@ def test_a_flipped_png_member_is_skipped_in_a_datamodule_not_a_segfault(shards: 
     child = multiprocessing.get_context("fork").Process(target=_read_through_datamodule, args=(folder, out))
     child.start()
     child.join(timeout=120)
+    timed_out = child.is_alive()
     child.kill()
+    child.join()
+    assert not timed_out, "the reading process did not finish within 120 s"
     assert child.exitcode == 0, f"the reading process ended with {child.exitcode} (-11: SIGSEGV)"
     assert out.read_text() == "3"
     log = Path(f"{out}.log").read_text()
